@@ -1,0 +1,13 @@
+"""Kafka clients for LENS: client configuration, topic administration and event (de)serializers."""
+
+from services.kafka.admin import cluster_info, create_topics, wait_until_ready
+from services.kafka.serde import FaustProtobufCodec, ProtobufDeserializer, ProtobufSerializer
+
+__all__ = [
+    "FaustProtobufCodec",
+    "ProtobufDeserializer",
+    "ProtobufSerializer",
+    "cluster_info",
+    "create_topics",
+    "wait_until_ready",
+]

@@ -1,0 +1,21 @@
+"""Shared test helpers: free ports for processes the integration tests start."""
+
+import socket
+
+import pytest
+
+
+def free_port() -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+@pytest.fixture
+def clean_lens_env(monkeypatch):
+    """Tests of settings must not see the LENS_* variables of the shell that runs them."""
+    import os
+
+    for name in list(os.environ):
+        if name.startswith("LENS_"):
+            monkeypatch.delenv(name)
