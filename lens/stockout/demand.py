@@ -1,0 +1,149 @@
+"""Predicted demand of Algorithm 2: what one prediction adds to its store's (product, day) cells.
+
+    if days_to_next < n_days:
+        for (product, quantity) in the predicted basket:
+            demand[store][product][as_of day + round(days_to_next)] += quantity
+
+Rules, all deterministic:
+- day: the UTC date of the prediction's ``as_of`` plus ``days_to_next`` rounded half up
+  (0.5 -> 1; Python's round would go to even);
+- quantity: the item's predicted units; an item with quantity 0 (model without a quantity head)
+  counts ``default_quantity`` units; with ``weight_by_score`` the units are multiplied by the
+  item's score (expected rather than most likely demand);
+- store: the prediction's ``store_id``, which the funnel-state service sets to the customer's
+  expected store (``lens.stream.expected_store``: most frequent store among the kept recent
+  sessions, ties -> the most recent of them);
+- a customer's newer prediction *replaces* the older one's contribution, also across stores:
+  ``contribution_updates`` emits a retraction for the old store when the store changed.
+
+Quantities are held as integer micro-units so that adding and subtracting contributions in any
+order gives exactly the same totals.
+
+Customer-agnostic variant (``DemandSource.STORE``, the paper's "location/store transaction
+funnels"): the funnel is a store's daily sales instead of a customer's baskets.
+``lens.stockout.StoreFunnel`` turns the line stream into one basket per store and UTC day
+(funnel key ``store_funnel_key(store)``) with the ordinary sessionizer; the same model predicts
+that funnel's next day-basket and days_to_next; its predictions (customer_id = the store funnel
+key, store_id = the store) flow through exactly this module. Only the keying changes.
+"""
+
+import datetime as dt
+import enum
+import math
+from collections.abc import Mapping
+from dataclasses import dataclass
+
+from lens import v1
+from lens.errors import ConfigError
+from lens.stream.event_time import from_timestamp, utc_date
+
+__all__ = [
+    "MICRO",
+    "Cell",
+    "ContributionUpdate",
+    "DemandSource",
+    "StockoutConfig",
+    "contribution",
+    "contribution_updates",
+    "contributor_key",
+    "store_funnel_key",
+    "to_micro",
+]
+
+MICRO = 1_000_000
+
+# (product_id, ISO day)
+Cell = tuple[str, str]
+
+
+class DemandSource(enum.Enum):
+    CUSTOMER = "customer"  # one funnel per customer (the paper's main setting)
+    STORE = "store"  # customer-agnostic: one funnel per store, its daily sales
+
+
+@dataclass(frozen=True)
+class StockoutConfig:
+    """Attributes:
+    n_days: horizon; predictions with days_to_next >= n_days add no demand.
+    default_quantity: units for a predicted item whose quantity is 0.
+    weight_by_score: multiply units by the item's score.
+    min_shortfall: alert only when demand - resupply exceeds this (units).
+    source: whose funnels make the demand (DemandSource).
+    """
+
+    n_days: int = 7
+    default_quantity: float = 1.0
+    weight_by_score: bool = False
+    min_shortfall: float = 0.0
+    source: DemandSource = DemandSource.CUSTOMER
+
+    def __post_init__(self) -> None:
+        if self.n_days < 1:
+            raise ConfigError(f"n_days must be >= 1, got {self.n_days}")
+        if self.default_quantity < 0 or self.min_shortfall < 0:
+            raise ConfigError("default_quantity and min_shortfall must be >= 0")
+
+
+def to_micro(quantity: float) -> int:
+    return int(round(quantity * MICRO))
+
+
+def store_funnel_key(store_id: str) -> str:
+    """The funnel key of a store in the customer-agnostic variant."""
+    return f"store:{store_id}"
+
+
+def contributor_key(prediction: v1.Prediction, config: StockoutConfig) -> str:
+    """Whose contribution a prediction replaces: the customer, or the store funnel."""
+    if config.source is DemandSource.STORE:
+        return store_funnel_key(prediction.store_id)
+    return prediction.customer_id
+
+
+def contribution(prediction: v1.Prediction, config: StockoutConfig) -> dict[Cell, int]:
+    """The cells (product, day) -> micro-units the prediction adds to its store's demand."""
+    days = prediction.days_to_next
+    if not math.isfinite(days) or days < 0 or days >= config.n_days:
+        return {}
+    day = utc_date(from_timestamp(prediction.as_of)) + dt.timedelta(days=math.floor(days + 0.5))
+    iso = day.isoformat()
+    cells: dict[Cell, int] = {}
+    for item in prediction.basket:
+        units = item.quantity if item.quantity > 0 else config.default_quantity
+        if config.weight_by_score:
+            units *= item.score
+        micro = to_micro(units)
+        if micro > 0 and item.product_id:
+            cells[(item.product_id, iso)] = cells.get((item.product_id, iso), 0) + micro
+    return cells
+
+
+@dataclass(frozen=True)
+class ContributionUpdate:
+    """Replace ``contributor``'s cells in ``store_id`` with ``cells`` (empty = retract).
+
+    The unit the funnel-state service (partitioned by customer) sends to the stock-out
+    aggregation (partitioned by store): key = store_id.
+    """
+
+    store_id: str
+    contributor: str
+    cells: Mapping[Cell, int]
+    as_of: int  # microseconds; the prediction's as_of
+    model: tuple[str, int, str]  # (name, version, label)
+
+
+def contribution_updates(
+    prediction: v1.Prediction, config: StockoutConfig, *, previous_store: str | None
+) -> list[ContributionUpdate]:
+    """The updates one prediction causes: a retraction in ``previous_store`` (the store of the
+    contributor's previous prediction, None if none) when it differs, then the new cells."""
+    key = contributor_key(prediction, config)
+    as_of = from_timestamp(prediction.as_of)
+    model = (prediction.model.name, prediction.model.version, prediction.model.label)
+    updates = []
+    if previous_store is not None and previous_store != prediction.store_id:
+        updates.append(ContributionUpdate(previous_store, key, {}, as_of, model))
+    cells = contribution(prediction, config)
+    updates.append(ContributionUpdate(prediction.store_id, key, cells, as_of, model))
+    return updates

@@ -1,0 +1,215 @@
+"""One store's Algorithm 2 state: predicted demand, resupply plan, residuals and alert memory.
+
+    R[product][day] = resupply[product][day] - demand[product][day]
+    alert every cell with R < 0 (shortfall = -R > min_shortfall)
+
+Everything is keyed by one store, so the service can partition stock-out aggregation by store
+(``inventory.resupplies`` and ``ContributionUpdate`` are both keyed by store_id).
+
+- ``apply(update)``: replace one contributor's cells (a customer's newer prediction replaces its
+  older one); an update older (by as_of) than the contributor's current one is ignored.
+- ``set_resupply(product, day, quantity)``: a newer Resupply for a cell replaces the older one.
+- Alerts: a cell alerts once per (demand, resupply) state; it alerts again only after its values
+  change (still short: new revision; recovered then short again: new revision).
+- ``expire_before(day)``: drops cells of past days (bounds the state; call it with the
+  event-time watermark's date).
+
+State (``to_dict``): per contributor ~40 bytes + ~30 per cell; per cell of demand, resupply and
+alert memory ~40 bytes each. Quantities are integer micro-units (exact in any order).
+"""
+
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from typing import Any
+
+from lens import v1
+from lens.errors import DataError
+from lens.stockout.demand import MICRO, Cell, ContributionUpdate, StockoutConfig, to_micro
+from lens.stream.event_time import iso_date, to_timestamp
+
+__all__ = ["StoreStockout"]
+
+
+@dataclass
+class _Contribution:
+    as_of: int
+    cells: dict[Cell, int]
+
+
+@dataclass
+class StoreStockout:
+    store_id: str
+    config: StockoutConfig = field(default_factory=StockoutConfig)
+    contributions: dict[str, _Contribution] = field(default_factory=dict)
+    demand: dict[Cell, int] = field(default_factory=dict)
+    resupply: dict[Cell, int] = field(default_factory=dict)
+    # cell -> (as_of, model name, version, label) of the newest prediction that changed it
+    cell_source: dict[Cell, tuple[int, str, int, str]] = field(default_factory=dict)
+    alerted: dict[Cell, tuple[int, int]] = field(default_factory=dict)  # cell -> (demand, resupply)
+    revisions: dict[Cell, int] = field(default_factory=dict)
+
+    # -- updates ------------------------------------------------------------------------------
+
+    def apply(self, update: ContributionUpdate) -> list[v1.StockoutAlert]:
+        """Replace ``update.contributor``'s cells; returns the alerts of the cells it changed."""
+        if update.store_id != self.store_id:
+            raise DataError(f"update for store {update.store_id!r} sent to store {self.store_id!r}")
+        old = self.contributions.get(update.contributor)
+        if old is not None and update.as_of < old.as_of:
+            return []  # an older prediction than the one in force: replaying, or reordered
+        old_cells = old.cells if old is not None else {}
+        new_cells = {cell: q for cell, q in update.cells.items() if q > 0}
+        changed = set()
+        for cell, q in old_cells.items():
+            self._add_demand(cell, -q)
+            changed.add(cell)
+        for cell, q in new_cells.items():
+            self._add_demand(cell, q)
+            changed.add(cell)
+        changed = {c for c in changed if old_cells.get(c, 0) != new_cells.get(c, 0)}
+        self.contributions[update.contributor] = _Contribution(update.as_of, new_cells)
+        name, version, label = update.model
+        for cell in changed:
+            current = self.cell_source.get(cell)
+            if current is None or update.as_of >= current[0]:
+                self.cell_source[cell] = (update.as_of, name, version, label)
+        return self._check(changed)
+
+    def set_resupply(self, product_id: str, day: str, quantity: float) -> list[v1.StockoutAlert]:
+        """The plan for (product, day) is now ``quantity`` units (replacing any older plan)."""
+        cell = (product_id, day)
+        micro = to_micro(quantity)
+        if self.resupply.get(cell) == micro:
+            return []
+        self.resupply[cell] = micro
+        return self._check({cell})
+
+    def on_resupply(self, resupply: v1.Resupply) -> list[v1.StockoutAlert]:
+        if resupply.store_id != self.store_id:
+            raise DataError(
+                f"resupply for store {resupply.store_id!r} sent to store {self.store_id!r}"
+            )
+        return self.set_resupply(resupply.product_id, resupply.day, resupply.quantity)
+
+    def expire_before(self, day: str) -> None:
+        """Forget every cell of a day before ``day`` (ISO date) and contributors left without
+        cells whose prediction is older than that day."""
+        for contributor in list(self.contributions):
+            entry = self.contributions[contributor]
+            entry.cells = {c: q for c, q in entry.cells.items() if c[1] >= day}
+            if not entry.cells and iso_date(entry.as_of) < day:
+                del self.contributions[contributor]
+        for table in (self.demand, self.resupply, self.cell_source, self.alerted, self.revisions):
+            for cell in [c for c in table if c[1] < day]:
+                del table[cell]
+
+    # -- queries ------------------------------------------------------------------------------
+
+    def residual(self, product_id: str, day: str) -> float:
+        """R = resupply - demand for one cell, in units."""
+        cell = (product_id, day)
+        return (self.resupply.get(cell, 0) - self.demand.get(cell, 0)) / MICRO
+
+    def shortfalls(self) -> list[tuple[str, str, float]]:
+        """Every cell with R < 0 now: (product, day, shortfall), by day then product."""
+        found = []
+        for cell, d in self.demand.items():
+            r = self.resupply.get(cell, 0)
+            if d - r > to_micro(self.config.min_shortfall):
+                found.append((cell[0], cell[1], (d - r) / MICRO))
+        return sorted(found, key=lambda x: (x[1], x[0]))
+
+    # -- internals ----------------------------------------------------------------------------
+
+    def _add_demand(self, cell: Cell, micro: int) -> None:
+        total = self.demand.get(cell, 0) + micro
+        if total:
+            self.demand[cell] = total
+        else:
+            self.demand.pop(cell, None)
+
+    def _check(self, cells: Iterable[Cell]) -> list[v1.StockoutAlert]:
+        alerts = []
+        for cell in sorted(cells, key=lambda c: (c[1], c[0])):
+            d, r = self.demand.get(cell, 0), self.resupply.get(cell, 0)
+            if d - r <= to_micro(self.config.min_shortfall):
+                self.alerted.pop(cell, None)
+                continue
+            if self.alerted.get(cell) == (d, r):
+                continue
+            self.alerted[cell] = (d, r)
+            self.revisions[cell] = self.revisions.get(cell, 0) + 1
+            alerts.append(self._alert(cell))
+        return alerts
+
+    def standing_alerts(self) -> list[v1.StockoutAlert]:
+        """An alert for every cell short now (already sent or not), by day then product."""
+        return [self._alert((p, day)) for p, day, _ in self.shortfalls()]
+
+    def _alert(self, cell: Cell) -> v1.StockoutAlert:
+        d, r = self.demand.get(cell, 0), self.resupply.get(cell, 0)
+        as_of, name, version, label = self.cell_source.get(cell, (0, "", 0, ""))
+        return v1.StockoutAlert(
+            alert_id=f"{self.store_id}:{cell[0]}:{cell[1]}:{self.revisions.get(cell, 0)}",
+            store_id=self.store_id,
+            product_id=cell[0],
+            day=cell[1],
+            predicted_demand=d / MICRO,
+            resupply_quantity=r / MICRO,
+            shortfall=(d - r) / MICRO,
+            as_of=to_timestamp(as_of),
+            model=v1.ModelRef(name=name, version=version, label=label),
+        )
+
+    # -- serialisation ------------------------------------------------------------------------
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-able: cells as [product, day, value...] lists, sorted, so equal states give
+        equal dicts."""
+
+        def rows(table: dict[Cell, Any]) -> list[list[Any]]:
+            return [
+                [c[0], c[1], *(v if isinstance(v, tuple) else (v,))]
+                for c, v in sorted(table.items())
+            ]
+
+        return {
+            "v": 1,
+            "store": self.store_id,
+            "contributions": {
+                k: [e.as_of, rows(e.cells)] for k, e in sorted(self.contributions.items())
+            },
+            "demand": rows(self.demand),
+            "resupply": rows(self.resupply),
+            "source": rows(self.cell_source),
+            "alerted": rows(self.alerted),
+            "revisions": rows(self.revisions),
+        }
+
+    @classmethod
+    def from_dict(
+        cls, data: dict[str, Any], config: StockoutConfig = StockoutConfig()
+    ) -> "StoreStockout":
+        if data.get("v") != 1:
+            raise DataError(f"stock-out state format {data.get('v')!r} is not 1")
+
+        def single(rows: list[list[Any]]) -> dict[Cell, Any]:
+            return {(r[0], r[1]): r[2] for r in rows}
+
+        def multi(rows: list[list[Any]]) -> dict[Cell, tuple[Any, ...]]:
+            return {(r[0], r[1]): tuple(r[2:]) for r in rows}
+
+        return cls(
+            store_id=data["store"],
+            config=config,
+            contributions={
+                k: _Contribution(as_of, single(cells))
+                for k, (as_of, cells) in data["contributions"].items()
+            },
+            demand=single(data["demand"]),
+            resupply=single(data["resupply"]),
+            cell_source=multi(data["source"]),
+            alerted=multi(data["alerted"]),
+            revisions=single(data["revisions"]),
+        )
+

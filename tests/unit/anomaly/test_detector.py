@@ -1,0 +1,104 @@
+import pytest
+
+from lens import v1
+from lens.anomaly.detector import AnomalyConfig, AnomalyDetector
+from lens.errors import ConfigError
+from lens.stream.event_time import to_timestamp
+from lens.stream.funnel_state import FunnelState, LastPrediction
+
+T = 1_700_000_000_000_000
+PREDICTED = [f"p{i}" for i in range(10)]
+
+
+def observed_with_overlap(k: int) -> list[str]:
+    """10 observed items sharing k with PREDICTED: F1 = 2k / 20, dA = 1 - k / 10."""
+    return PREDICTED[:k] + [f"other{i}" for i in range(10 - k)]
+
+
+def observe(detector, customer, cluster, predicted, observed, **kw):
+    return detector.observe(
+        customer_id=customer, cluster=cluster, predicted=predicted, observed=observed,
+        event_time=T, session_index=2, **kw,
+    )
+
+
+def test_scores_by_hand_after_min_history():
+    detector = AnomalyDetector(AnomalyConfig(min_history=3, window=10))
+    # dA: {a,b} vs {a,b} = 0; vs {a,c}: F1 = 1/2 -> 0.5; vs {a}: F1 = 2/3 -> 1/3
+    results = [
+        observe(detector, "c1", 0, ["a", "b"], ["a", "b"]),
+        observe(detector, "c2", 0, ["a", "b"], ["a", "c"]),
+        observe(detector, "c3", 0, ["a", "b"], ["a"]),
+    ]
+    assert [r.distance for r in results] == pytest.approx([0.0, 0.5, 1 / 3])
+    assert all(r.score is None and r.alert is None for r in results)
+    # window [0, 0.5, 1/3]: median 1/3, MAD 1/6 -> dB of 1.0 = (2/3) / (1.4826 / 6) = 4 / 1.4826
+    result = observe(detector, "c4", 0, ["a", "b"], ["x", "y"])
+    assert result.distance == 1.0
+    assert result.score == pytest.approx(4 / 1.4826)
+    assert result.alert is None  # 2.698 < 3.5
+
+
+def test_planted_outlier_is_detected_only_against_its_own_cluster():
+    detector = AnomalyDetector(AnomalyConfig(threshold=3.5, min_history=30, window=200))
+    # Cluster 0: 60% of customers share 5 of 10 items (dA 0.5), 20% 4 (0.6), 20% 6 (0.4).
+    # median 0.5, MAD 0 -> scale is the 0.05 floor.
+    for i in range(40):
+        overlap = {0: 4, 1: 6}.get(i % 5, 5)
+        r = observe(detector, f"n{i}", 0, PREDICTED, observed_with_overlap(overlap))
+        assert r.alert is None  # normal customers: dB <= (0.6 - 0.5) / 0.05 = 2
+    # Cluster 1: customers whose predictions always miss (dA 1.0).
+    for i in range(40):
+        observe(detector, f"m{i}", 1, PREDICTED, observed_with_overlap(0))
+
+    planted = observe(detector, "planted", 0, PREDICTED, observed_with_overlap(0), model=v1.ModelRef(name="lens", version=3))
+    # (1.0 - 0.5) / 0.05 = 10
+    assert planted.score == pytest.approx(10.0)
+    alert = planted.alert
+    assert alert is not None
+    assert (alert.alert_id, alert.customer_id, alert.cluster) == ("planted:2", "planted", 0)
+    assert (alert.threshold, alert.distance) == (3.5, 1.0)
+    assert list(alert.predicted_items) == PREDICTED and list(alert.observed_items) == observed_with_overlap(0)
+    assert alert.event_time.ToMicroseconds() == T and alert.model.version == 3
+
+    same_in_cluster_1 = observe(detector, "m-new", 1, PREDICTED, observed_with_overlap(0))
+    assert same_in_cluster_1.score == 0.0 and same_in_cluster_1.alert is None
+
+
+def test_backfilled_sessions_feed_the_window_but_never_alert():
+    detector = AnomalyDetector(AnomalyConfig(min_history=3, window=10))
+    for _ in range(3):
+        observe(detector, "c", 0, ["a"], ["a"])
+    result = observe(detector, "c", 0, ["a"], ["b"], backfilled=True)
+    assert result.score == pytest.approx(20.0) and result.alert is None  # (1 - 0) / 0.05
+    assert len(detector.windows[0]) == 4
+
+
+def test_state_round_trip():
+    detector = AnomalyDetector(AnomalyConfig(min_history=2, window=3))
+    for k in range(5):
+        observe(detector, "c", k % 2, PREDICTED, observed_with_overlap(k))
+    restored = AnomalyDetector.from_dict(detector.to_dict(), detector.config)
+    assert restored.to_dict() == detector.to_dict()
+    a = observe(detector, "c", 0, PREDICTED, observed_with_overlap(9))
+    b = observe(restored, "c", 0, PREDICTED, observed_with_overlap(9))
+    assert a == b
+
+
+def test_observe_session_uses_the_state_prediction_and_cluster():
+    detector = AnomalyDetector(AnomalyConfig(min_history=1, window=5))
+    state = FunnelState("c1", cluster=2)
+    session = v1.Session(
+        customer_id="c1", session_index=2, timestamp=to_timestamp(T),
+        items=[v1.SessionItem(product_id="a", quantity=1)],
+    )
+    assert detector.observe_session(state, session) is None  # no prediction yet
+    state.last_prediction = LastPrediction("c1:1", "s1", T, 1, (("a", 0.9, 1.0), ("b", 0.8, 1.0)), 2.0, "lens", 7)
+    result = detector.observe_session(state, session)
+    assert result.distance == pytest.approx(1 / 3)  # F1 = 2 / 3
+    assert list(detector.windows) == [2]
+
+
+def test_config_validation():
+    with pytest.raises(ConfigError):
+        AnomalyConfig(min_history=10, window=5)

@@ -1,0 +1,142 @@
+import datetime as dt
+
+import pytest
+
+from lens import v1
+from lens.errors import ConfigError
+from lens.stockout import (
+    DemandSource,
+    StockoutConfig,
+    StockoutMonitor,
+    StoreStockout,
+    contribution,
+    contributor_key,
+    oos_alerts,
+)
+from lens.stream.event_time import to_timestamp
+
+AS_OF = int(dt.datetime(2024, 3, 4, 10, 0, tzinfo=dt.timezone.utc).timestamp()) * 1_000_000
+HOUR = 3_600_000_000
+D2 = "2024-03-06"  # AS_OF date + 2 days
+
+
+def pred(customer, store, basket, days=2.0, hours_later=0, version=1):
+    """basket: [(product, quantity)] or [(product, quantity, score)]."""
+    return v1.Prediction(
+        prediction_id=f"{customer}:{hours_later}",
+        customer_id=customer,
+        store_id=store,
+        as_of=to_timestamp(AS_OF + hours_later * HOUR),
+        basket=[v1.PredictedItem(product_id=p, quantity=q, score=(rest[0] if rest else 1.0)) for p, q, *rest in basket],
+        days_to_next=days,
+        model=v1.ModelRef(name="lens", version=version),
+    )
+
+
+def resupply(store, product, day, quantity):
+    return v1.Resupply(store_id=store, product_id=product, day=day, quantity=quantity)
+
+
+def test_contribution_day_rounding_horizon_and_default_quantity():
+    config = StockoutConfig(n_days=7)
+    # 2.4 days -> +2; 2.5 -> +3 (half up); quantity 0 -> default 1 unit; 7 days is outside the horizon.
+    assert contribution(pred("c", "s", [("p1", 2)], days=2.4), config) == {("p1", D2): 2_000_000}
+    assert contribution(pred("c", "s", [("p1", 2)], days=2.5), config) == {("p1", "2024-03-07"): 2_000_000}
+    assert contribution(pred("c", "s", [("p1", 0)], days=0.2), config) == {("p1", "2024-03-04"): 1_000_000}
+    assert contribution(pred("c", "s", [("p1", 2)], days=7.0), config) == {}
+    weighted = StockoutConfig(weight_by_score=True)
+    assert contribution(pred("c", "s", [("p1", 2, 0.25)]), weighted) == {("p1", D2): 500_000}
+
+
+def test_newer_prediction_replaces_the_older_contribution():
+    monitor = StockoutMonitor()
+    monitor.on_prediction(pred("c1", "s1", [("p1", 3)]))
+    monitor.on_prediction(pred("c2", "s1", [("p1", 2)]))
+    assert monitor.store("s1").residual("p1", D2) == -5.0  # 3 + 2, no resupply
+    monitor.on_prediction(pred("c1", "s1", [("p1", 1)], hours_later=1))
+    assert monitor.store("s1").residual("p1", D2) == -3.0  # c1's 3 replaced by 1
+    # c1 now expected at s2: its demand leaves s1.
+    monitor.on_prediction(pred("c1", "s2", [("p1", 1)], hours_later=2))
+    assert monitor.store("s1").residual("p1", D2) == -2.0
+    assert monitor.store("s2").residual("p1", D2) == -1.0
+    # An older prediction arriving late changes nothing.
+    assert monitor.on_prediction(pred("c1", "s1", [("p1", 9)], hours_later=1)) == []
+    assert monitor.store("s1").residual("p1", D2) == -2.0
+    # A prediction beyond the horizon retracts c2's demand.
+    monitor.on_prediction(pred("c2", "s1", [("p1", 2)], days=30, hours_later=3))
+    assert monitor.store("s1").demand == {}
+
+
+def test_shortfall_arithmetic_and_alert_fields():
+    monitor = StockoutMonitor()
+    assert monitor.on_resupply(resupply("s1", "p1", D2, 4)) == []  # no demand: R = 4 >= 0
+    assert monitor.on_prediction(pred("c1", "s1", [("p1", 3)])) == []  # R = 4 - 3 = 1
+    (alert,) = monitor.on_prediction(pred("c2", "s1", [("p1", 2.5)], hours_later=1, version=7))
+    # R = 4 - (3 + 2.5) = -1.5
+    assert (alert.predicted_demand, alert.resupply_quantity, alert.shortfall) == (5.5, 4.0, 1.5)
+    assert (alert.alert_id, alert.store_id, alert.product_id, alert.day) == ("s1:p1:2024-03-06:1", "s1", "p1", D2)
+    assert alert.as_of.ToMicroseconds() == AS_OF + HOUR and alert.model.version == 7
+    assert monitor.shortfalls() == [("s1", "p1", D2, 1.5)]
+
+
+def test_alerts_once_per_cell_until_its_values_change():
+    monitor = StockoutMonitor()
+    monitor.on_resupply(resupply("s1", "p1", D2, 4))
+    assert len(monitor.on_prediction(pred("c1", "s1", [("p1", 5)]))) == 1  # short by 1
+    # Unrelated (covered) cell and a replayed identical prediction: nothing new for p1.
+    assert monitor.on_resupply(resupply("s1", "p2", D2, 1)) == []
+    assert monitor.on_prediction(pred("c2", "s1", [("p2", 1)])) == []
+    assert monitor.on_prediction(pred("c1", "s1", [("p1", 5)])) == []
+    assert monitor.on_resupply(resupply("s1", "p1", D2, 4)) == []
+    # The cell changes and is still short: a new revision.
+    (again,) = monitor.on_prediction(pred("c1", "s1", [("p1", 6)], hours_later=1))
+    assert (again.alert_id, again.shortfall) == ("s1:p1:2024-03-06:2", 2.0)
+    # A newer plan covers it (no alert), then a newer one falls short again (alert).
+    assert monitor.on_resupply(resupply("s1", "p1", D2, 10)) == []
+    (third,) = monitor.on_resupply(resupply("s1", "p1", D2, 4))
+    assert (third.alert_id, third.resupply_quantity, third.shortfall) == ("s1:p1:2024-03-06:3", 4.0, 2.0)
+
+
+def test_quantities_add_and_subtract_exactly():
+    store = StockoutMonitor()
+    for i in range(10):
+        store.on_prediction(pred(f"c{i}", "s1", [("p1", 0.1)]))
+    for i in range(10):
+        store.on_prediction(pred(f"c{i}", "s1", [("p1", 0.1)], days=30, hours_later=1))
+    assert store.store("s1").demand == {}
+
+
+def test_state_round_trip_and_expiry():
+    monitor = StockoutMonitor()
+    monitor.on_resupply(resupply("s1", "p1", D2, 1))
+    monitor.on_prediction(pred("c1", "s1", [("p1", 3), ("p2", 1)]))
+    monitor.on_prediction(pred("c2", "s1", [("p1", 1)], days=0))
+    restored = StockoutMonitor.from_dict(monitor.to_dict(), monitor.config)
+    assert restored.to_dict() == monitor.to_dict()
+    assert restored.on_prediction(pred("c1", "s1", [("p1", 4)], hours_later=1)) == monitor.on_prediction(
+        pred("c1", "s1", [("p1", 4)], hours_later=1)
+    )
+    monitor.expire_before("2024-03-05")  # c2's demand on 2024-03-04 goes, with c2
+    assert ("p1", "2024-03-04") not in monitor.store("s1").demand
+    assert set(monitor.store("s1").contributions) == {"c1"}
+    monitor.expire_before("2024-03-07")
+    assert monitor.store("s1").demand == {} and monitor.store("s1").contributions == {}
+
+
+def test_batch_form_and_customer_agnostic_keying():
+    alerts = oos_alerts(
+        [pred("c1", "s1", [("p1", 3)]), pred("c1", "s1", [("p1", 1)], hours_later=1), pred("c2", "s2", [("p2", 2)])],
+        [resupply("s1", "p1", D2, 2), resupply("s2", "p2", D2, 1)],
+    )
+    # s1: newest c1 prediction wants 1 <= 2 (no alert); s2: 2 - 1 = 1 short.
+    assert [(a.store_id, a.product_id, a.shortfall) for a in alerts] == [("s2", "p2", 1.0)]
+    store_mode = StockoutConfig(source=DemandSource.STORE)
+    assert contributor_key(pred("store:s1", "s1", []), store_mode) == "store:s1"
+    assert contributor_key(pred("c1", "s1", []), StockoutConfig()) == "c1"
+
+
+def test_store_state_rejects_other_stores_and_bad_config():
+    with pytest.raises(Exception, match="sent to store"):
+        StoreStockout("s1").on_resupply(resupply("s2", "p1", D2, 1))
+    with pytest.raises(ConfigError):
+        StockoutConfig(n_days=0)
