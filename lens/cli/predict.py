@@ -1,0 +1,136 @@
+"""``lens predict``: next-basket predictions as JSON lines, one per customer.
+
+Two sources of customers:
+  --history PATH --customers FILE   fit on every basket in PATH, predict the customers listed in
+                                    FILE (one id per line) from all their baskets in PATH
+  --data PATH --protocol P          fit on the protocol's train part, predict its --split cases,
+                                    exactly as ``lens eval`` does (so the output scores the same)
+"""
+
+import argparse
+import json
+import logging
+from collections.abc import Iterable
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from lens.cli.evaluate import PROTOCOL_NAMES
+from lens.errors import ConfigError, DataError
+from lens.settings import LensSettings
+
+if TYPE_CHECKING:  # lens.baselines imports xgboost: keep it out of `lens --help`
+    from lens.baselines.recommender import NextBasket
+
+__all__ = ["prediction_record", "read_customers", "register", "run"]
+
+log = logging.getLogger(__name__)
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    parser = subparsers.add_parser(
+        "predict",
+        help="write next-basket predictions (JSON lines) for a list of customers",
+        description="Fits the model and writes one JSON line per customer: customer_id, items "
+        "(ranked), scores, basket (<= 10 items) and, where the model predicts them, quantities and "
+        "days_to_next. Customers come either from --history/--customers or from a protocol's "
+        "evaluation cases (--data/--protocol/--split, the cases `lens eval` scores).",
+    )
+    parser.add_argument("--model", required=True, help="model name, e.g. personal-top")
+    parser.add_argument("--out", type=Path, required=True, help="where to write the JSON lines")
+    parser.add_argument("--k", type=int, default=20, help="ranking length asked for (default 20)")
+    parser.add_argument(
+        "--skip-bad", action="store_true", help="skip bad data rows (counted) instead of failing"
+    )
+    listed = parser.add_argument_group("customers from a list")
+    listed.add_argument("--history", type=Path, help="purchases to fit on and predict from")
+    listed.add_argument("--customers", type=Path, help="customer ids to predict, one per line")
+    protocol = parser.add_argument_group("customers from an evaluation protocol")
+    protocol.add_argument("--data", type=Path, help="purchases file (.csv or .zip)")
+    protocol.add_argument("--protocol", choices=PROTOCOL_NAMES, help="how to split")
+    protocol.add_argument("--seed", type=int, default=0, help="split seed (default 0)")
+    protocol.add_argument(
+        "--split", choices=("valid", "test"), default="test", help="cases (default test)"
+    )
+    parser.set_defaults(handler=run)
+
+
+def run(args: argparse.Namespace, settings: LensSettings) -> int:
+    from lens.cli.models import resolve_model
+    from lens.data.loaders import load_funnels
+    from lens.evaluation.evaluator import predict_all
+    from lens.evaluation.protocols import make_split
+
+    list_args, protocol_args = (args.history, args.customers), (args.data, args.protocol)
+    by_list = all(list_args) and not any(protocol_args)
+    if not by_list and not (all(protocol_args) and not any(list_args)):
+        raise ConfigError(
+            "give either --history PATH --customers FILE, or --data PATH --protocol P "
+            "[--split S --seed N]."
+        )
+    model = resolve_model(args.model)
+    if by_list:
+        funnels = load_funnels(args.history, skip_bad=args.skip_bad).funnels
+        customers = read_customers(args.customers)
+        unknown = [c for c in customers if c not in funnels]
+        if unknown:
+            log.warning(
+                "%d of %d customers in %s have no baskets in %s (first: %r); they are predicted "
+                "from an empty history. Check that ids keep their leading zeros.",
+                len(unknown),
+                len(customers),
+                args.customers,
+                args.history,
+                unknown[0],
+            )
+        train = funnels
+        histories = {c: tuple(funnels.get(c, ())) for c in customers}
+    else:
+        loaded = load_funnels(args.data, skip_bad=args.skip_bad)
+        split = make_split(loaded.funnels, args.protocol, seed=args.seed)
+        train = split.train
+        histories = {c: case.history for c, case in split.cases(args.split).items()}
+    model.fit(train)
+    predictions = predict_all(model, histories, k=args.k)
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    with args.out.open("w") as out:
+        for customer in histories:
+            out.write(json.dumps(prediction_record(customer, predictions.get(customer))) + "\n")
+    missing = sum(c not in predictions for c in histories)
+    print(
+        f"wrote {len(histories):,} predictions of {model.name} to {args.out}"
+        + (f" ({missing:,} customers got none from the model: empty lines)" if missing else "")
+    )
+    return 0
+
+
+def read_customers(path: Path) -> list[str]:
+    """Customer ids from a text file, one per line (blank lines skipped, repeats kept once)."""
+    try:
+        lines = path.read_text(encoding="utf-8-sig").splitlines()
+    except OSError as exc:
+        raise DataError(f"{path}: cannot read the customer list ({exc}).") from exc
+    customers = list(dict.fromkeys(line.strip() for line in lines if line.strip()))
+    if not customers:
+        raise DataError(f"{path}: no customer ids; expected one id per line.")
+    return customers
+
+
+def prediction_record(customer: str, prediction: "NextBasket | None") -> dict[str, Any]:
+    """The JSON line of one customer's NextBasket (None: the model gave none -> empty lists)."""
+    if prediction is None:
+        return {"customer_id": customer, "items": [], "scores": [], "basket": []}
+    record: dict[str, Any] = {
+        "customer_id": customer,
+        "items": list(prediction.items),
+        "scores": _floats(prediction.scores),
+        "basket": list(prediction.basket),
+    }
+    if len(prediction.quantities):
+        record["quantities"] = _floats(prediction.quantities)
+    if prediction.days_to_next is not None:
+        record["days_to_next"] = float(prediction.days_to_next)
+    return record
+
+
+def _floats(values: Iterable[Any]) -> list[float]:
+    return [float(v) for v in values]
