@@ -1,7 +1,7 @@
 """Fit and score every baseline on Ta-Feng under an evaluation protocol; time each step.
 
     .venv/bin/python bench/baselines_speed.py [--protocol nbr|paper] [--seed 0] [--split test]
-        [--only tifu-knn,xgboost] [--data /work/shared/data/ta_feng.csv.zip]
+        [--only tifu-knn,xgboost] [--data ../shared/data/ta_feng.csv.zip]
 
 One line per baseline: fit and predict seconds (wall clock and CPU, all threads), Recall / NDCG / PHR at 10 from
 ``lens.evaluation`` and the paper's Table 2 basket figures (recall, precision = hit ratio, F1).
@@ -35,7 +35,7 @@ def li_ndcg(ranked_hits: np.ndarray, truth_sizes: np.ndarray, k: int = K) -> flo
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--data", default="/work/shared/data/ta_feng.csv.zip")
+    parser.add_argument("--data", default="../shared/data/ta_feng.csv.zip")
     parser.add_argument("--protocol", default="nbr", choices=("nbr", "paper"))
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--split", default="test", choices=("valid", "test"))

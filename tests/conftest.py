@@ -1,8 +1,13 @@
 """Shared test helpers: free ports for processes the integration tests start."""
 
 import socket
+from pathlib import Path
 
 import pytest
+
+# The project's shared folder (paper, Ta-Feng) sits beside the repository, in CI as here.
+SHARED_DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
+TA_FENG_ZIP = SHARED_DATA / "ta_feng.csv.zip"
 
 
 def free_port() -> int:

@@ -2,19 +2,19 @@
 
 import io
 import zipfile
-from pathlib import Path
 
 import pytest
 
 from lens.data.loaders import load_funnels
 from lens.data.ta_feng import TA_FENG_MEMBER, read_ta_feng
 from lens.errors import DataError
+from tests.conftest import TA_FENG_ZIP
 
 HEADER = (
     "TRANSACTION_DT,CUSTOMER_ID,AGE_GROUP,PIN_CODE,PRODUCT_SUBCLASS,PRODUCT_ID,AMOUNT,ASSET,"
     "SALES_PRICE"
 )
-REAL_ZIP = Path("/work/shared/data/ta_feng.csv.zip")
+REAL_ZIP = TA_FENG_ZIP
 
 
 def ta_feng_bytes(*rows: str) -> bytes:
@@ -79,7 +79,7 @@ def test_a_missing_column_is_named():
 
 @pytest.mark.skipif(not REAL_ZIP.is_file(), reason="the Ta-Feng zip is not on this machine")
 def test_the_real_file_matches_its_published_counts():
-    # Counts from /work/shared/data/README.md; loads in well under 20 s on 2 cores.
+    # Counts from ../shared/data/README.md; loads in well under 20 s on 2 cores.
     result = load_funnels(REAL_ZIP)
     funnels = result.funnels
     assert result.rows == 817_741 and result.skipped == {}
