@@ -4,11 +4,11 @@ import argparse
 import logging
 import sys
 
-from lens.cli import demo, evaluate, predict, stack
+from lens.cli import data, demo, evaluate, predict, stack
 from lens.errors import LensError
 from lens.settings import LensSettings, load_settings
 
-COMMAND_GROUPS = (stack, demo, evaluate, predict)
+COMMAND_GROUPS = (stack, demo, evaluate, predict, data)
 
 
 def build_parser() -> argparse.ArgumentParser:
