@@ -49,11 +49,18 @@ def data(tmp_path):
 
 
 @pytest.mark.parametrize(
-    ("protocol", "split"), [("paper", "test"), ("paper", "valid"), ("nbr", "test")]
+    ("protocol", "split", "model"),
+    [
+        ("paper", "test", "tiny-top"),
+        ("paper", "valid", "tiny-top"),
+        ("nbr", "test", "tiny-top"),
+        ("paper", "test", "personal-then-global"),
+        ("nbr", "test", "tifu-knn"),
+    ],
 )
-def test_predict_output_scores_to_the_eval_numbers(tmp_path, data, protocol, split):
+def test_predict_output_scores_to_the_eval_numbers(tmp_path, data, protocol, split, model):
     flags = ["--data", str(data), "--protocol", protocol, "--seed", "3", "--split", split]
-    flags += ["--model", "tiny-top"]
+    flags += ["--model", model]
     assert run_lens("eval", *flags, "--out", str(tmp_path / "r.json")) == 0
     assert run_lens("predict", *flags, "--out", str(tmp_path / "p.jsonl")) == 0
     reported = json.loads((tmp_path / "r.json").read_text())
