@@ -4,11 +4,11 @@ import argparse
 import logging
 import sys
 
-from lens.cli import data, demo, evaluate, predict, serve, stack
+from lens.cli import data, demo, evaluate, predict, serve, stack, worker
 from lens.errors import LensError
 from lens.settings import LensSettings, load_settings
 
-COMMAND_GROUPS = (stack, demo, evaluate, predict, data, serve)
+COMMAND_GROUPS = (stack, demo, evaluate, predict, data, serve, worker)
 
 
 def build_parser() -> argparse.ArgumentParser:

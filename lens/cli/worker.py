@@ -1,0 +1,111 @@
+"""``lens worker funnel``: run the funnel-state Faust worker (sessions, predictions, alerts).
+
+Stops cleanly on SIGTERM/SIGINT (Faust's worker commits offsets and closes its tables).
+"""
+
+import argparse
+import sys
+from pathlib import Path
+
+from lens.settings import LensSettings
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    parser = subparsers.add_parser(
+        "worker",
+        help="run a LENS stream worker (funnel: sessions, predictions, anomaly and stock-out alerts)",
+        description="Run a Faust worker. `funnel` consumes pos.transactions and "
+        "inventory.resupplies and produces lens.sessions, lens.predictions, lens.alerts.anomaly, "
+        "lens.alerts.stockout and lens.dlq; its tables live under <run dir>/funnel; /metrics is "
+        "served on 127.0.0.1:<web port>. Start as many workers as there are partitions to share.",
+        epilog="Example: lens worker funnel --web-port 6066 --model-server 127.0.0.1:8500",
+    )
+    parser.add_argument("service", choices=("funnel",), help="which worker to run")
+    parser.add_argument("--web-port", type=int, default=None,
+                        help="port of /metrics and the worker's views (default 6066)")
+    parser.add_argument("--model-server", dest="model_server", default=None,
+                        help="host:port of the model server (env LENS_MODEL_SERVER)")
+    parser.add_argument("--no-model", action="store_true",
+                        help="run without a model server: sessions and alerts only, no predictions")
+    parser.add_argument("--model-name", default=None, help="model name to ask for (default lens)")
+    parser.add_argument("--predict-retry", type=float, default=None, metavar="SECONDS",
+                        help="wait before a failed prediction is retried, doubling up to 16x "
+                        "(default 5)")
+    parser.add_argument("--inactivity-timeout", type=float, default=None, metavar="SECONDS",
+                        help="event time without a line after which a basket closes (default 3600)")
+    parser.add_argument("--sweep-interval", type=float, default=None, metavar="SECONDS",
+                        help="how often idle baskets are swept and failed predictions retried "
+                        "(default 5)")
+    parser.add_argument("--quiet-after", type=float, default=None, metavar="SECONDS",
+                        help="a partition quiet this long advances its event-time watermark by "
+                        "processing time (default 10)")
+    parser.add_argument("--anomaly-min-history", type=int, default=None,
+                        help="sessions a cluster needs before it can alert (default 30)")
+    parser.add_argument("--clusters", type=Path, default=None, metavar="PATH",
+                        help="behaviour clusters (a lens.anomaly.ClusterModel file) for "
+                        "Algorithm 1; default: one cluster for everyone")
+    parser.add_argument("--stockout-days", type=int, default=None,
+                        help="Algorithm 2 horizon in days (default 7)")
+    parser.add_argument("--app-id", default=None,
+                        help="Faust app id: consumer group and internal topic prefix "
+                        "(default lens-funnel); workers with the same id share the partitions")
+    parser.add_argument("--loglevel", default="info", help="worker log level (default info)")
+    parser.set_defaults(handler=run)
+
+
+def run(args: argparse.Namespace, settings: LensSettings) -> int:
+    from faust.worker import Worker
+
+    from services.funnel.app import FunnelService, ensure_topics
+    from services.funnel.config import FunnelServiceConfig
+    from services.kafka import wait_until_ready
+
+    config = FunnelServiceConfig.from_settings(
+        settings,
+        web_port=args.web_port,
+        inactivity_timeout_s=args.inactivity_timeout,
+        sweep_interval_s=args.sweep_interval,
+        quiet_after_s=args.quiet_after,
+        no_model=args.no_model,
+        model_name=args.model_name,
+        anomaly_min_history=args.anomaly_min_history,
+        stockout_days=args.stockout_days,
+        app_id=args.app_id,
+        predict_retry_s=args.predict_retry,
+        cluster_model_path=args.clusters,
+    )
+    wait_until_ready(config.bootstrap_servers, timeout_s=60)
+    service = FunnelService(config)
+    ensure_topics(service)
+    print(
+        f"funnel worker {config.app_id}: Kafka {config.bootstrap_servers}, tables in "
+        f"{config.store_dir}, metrics at http://{config.web_bind}:{config.web_port}/metrics, "
+        f"model server {config.model_server or 'none'}",
+        flush=True,
+    )
+    worker = Worker(service.app, loglevel=args.loglevel, quiet=True, redirect_stdouts=False)
+    try:
+        worker.execute_from_commandline()
+    except SystemExit as exc:
+        return int(exc.code or 0)
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    """``python -m lens.cli.worker funnel ...``: the same command (global settings from LENS_*
+    variables) for as long as ``lens.cli.main.COMMAND_GROUPS`` does not list this module."""
+    from lens.cli import main as cli
+
+    groups = cli.COMMAND_GROUPS
+    if not any(getattr(g, "__name__", "") == "lens.cli.worker" for g in groups):
+        import lens.cli.worker as this
+
+        cli.COMMAND_GROUPS = (*groups, this)
+    try:
+        return cli.main(["worker", *(argv if argv is not None else sys.argv[1:])])
+    finally:
+        cli.COMMAND_GROUPS = groups
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,367 @@
+"""The funnel-state Faust app: ``FunnelService(config).app`` is what ``lens worker funnel`` runs.
+
+    pos.transactions ─┐                      ┌─> lens.sessions, lens.alerts.anomaly, lens.dlq
+    lens.predictions ─┼─> agent "funnel" ────┤    (customer-keyed, table "funnel-state":
+    <id>-ticks ───────┘   (8 partitions)     │     customer -> FunnelState bytes)
+                                             └─> <id>-store-events (key = store) ─┐
+    inventory.resupplies ─> agent "resupplies" ─> <id>-store-events ──────────────┤
+                                                                                  v
+            agent "stores" (4 partitions, table "store-stockout": store -> StoreStockout JSON)
+                                                                   ─> lens.alerts.stockout
+    model server <─ PredictionDispatcher (background) ─> lens.predictions (customer's partition)
+
+Every input is consumed as raw bytes, so a record that does not decode is dead-lettered with its
+original key and value; the processors (``services.funnel.processor`` and ``.stockout``) decode
+with ``lens.codec``. A customer's records must all land on one partition of pos.transactions (the
+POS keys them by customer_id); the worker sends sessions and predictions back to that same
+partition number, whatever partitioner the POS used, so the funnel agent reads its own
+predictions on the partition whose table holds the customer.
+
+Timer: every ``sweep_interval_s`` the worker sends a tick to each of its pos.transactions
+partitions on the internal ``<app_id>-ticks`` topic (co-partitioned, so the tick reaches the
+agent that owns the partition's table); the agent then runs ``FunnelProcessor.on_sweep``: idle
+baskets close against the partition's event-time watermark, advanced by processing time when
+the partition is quiet (see ``services.funnel.processor``), and pending predictions are retried.
+Faust only lets an agent's event change a table, which is why the timer does not sweep itself.
+
+Web (``web_bind``:``web_port``): ``/metrics`` (Faust's Prometheus sensors and ``lens_funnel_*``),
+``/funnel/customers/{id}/`` (a customer's state, on the worker that owns it), ``/funnel/stats/``.
+"""
+
+import logging
+import time
+from typing import Any
+
+import faust
+from faust.sensors.prometheus import setup_prometheus_sensors
+from google.protobuf.message import Message
+from prometheus_client import CollectorRegistry
+
+from lens.codec import encode
+from lens.stream import FunnelState
+from lens.topics import (
+    ALL_TOPICS,
+    INVENTORY_RESUPPLIES,
+    POS_TRANSACTIONS,
+    PREDICTIONS,
+    STOCKOUT_ALERTS,
+    Topic,
+)
+from services.funnel.config import FunnelServiceConfig
+from services.funnel.metrics import FunnelMetrics
+from services.funnel.predictor import CLUSTER_HEADER, Forecast, PredictionDispatcher, Predictor
+from services.funnel.processor import FunnelProcessor, Output, Result, store_topic_name
+from services.funnel.stockout import StoreProcessor
+
+__all__ = ["FunnelService", "ensure_topics", "internal_topics"]
+
+log = logging.getLogger(__name__)
+
+
+def internal_topics(config: FunnelServiceConfig) -> tuple[Topic, ...]:
+    """The worker's own topics besides its tables' changelogs (which Faust creates)."""
+    return (
+        Topic(f"{config.app_id}-ticks", Message, "none (partition = pos.transactions partition)",
+              POS_TRANSACTIONS.partitions),
+        Topic(store_topic_name(config), Message, "store_id", STOCKOUT_ALERTS.partitions),
+    )
+
+
+def ensure_topics(service: "FunnelService", timeout_s: float = 60.0) -> list[str]:
+    """Create every topic the worker reads or writes that does not exist yet, before Faust
+    starts: the LENS topics, the worker's internal topics and its tables' changelogs
+    (compacted). Faust would create the changelogs itself, but a worker whose consumer fetched
+    metadata while a changelog was still being created sees it with 0 partitions and crashes
+    its agent on the first table write (PartitionsMismatch) until metadata refreshes. Returns
+    the names created."""
+    from confluent_kafka import KafkaError, KafkaException
+    from confluent_kafka.admin import AdminClient, NewTopic
+
+    from lens.errors import RuntimeDependencyError
+
+    config = service.config
+    wanted = [(t.name, t.partitions, {}) for t in (*ALL_TOPICS, *internal_topics(config))]
+    wanted += [
+        (table.changelog_topic.get_topic_name(), table.partitions, {"cleanup.policy": "compact"})
+        for table in (service.states, service.partition_records, service.stores)
+    ]
+    admin = AdminClient({"bootstrap.servers": config.bootstrap_servers, "log_level": 0})
+    existing = set(admin.list_topics(timeout=timeout_s).topics)
+    missing = [
+        NewTopic(name, num_partitions=n, replication_factor=-1, config=topic_config)
+        for name, n, topic_config in wanted if name not in existing
+    ]
+    if not missing:
+        return []
+    created = []
+    for name, future in admin.create_topics(missing, operation_timeout=timeout_s).items():
+        try:
+            future.result(timeout=timeout_s)
+            created.append(name)
+        except KafkaException as exc:
+            if exc.args[0].code() != KafkaError.TOPIC_ALREADY_EXISTS:
+                raise RuntimeDependencyError(f"could not create topic {name}: {exc}") from exc
+    return created
+
+
+def _cluster(headers: Any) -> int | None:
+    """The ``lens-cluster`` header of a lens.predictions record (None if absent or bad)."""
+    items = headers.items() if hasattr(headers, "items") else (headers or ())
+    for name, value in items:
+        if name == CLUSTER_HEADER:
+            try:
+                return int(value)
+            except (TypeError, ValueError):
+                return None
+    return None
+
+
+def _now_us() -> int:
+    return time.time_ns() // 1000
+
+
+class _FunnelTables:
+    """``FunnelTables`` over the two customer-side Faust tables (values are bytes)."""
+
+    def __init__(self, states: Any, partitions: Any) -> None:
+        self.states = states
+        self.partitions = partitions
+
+    def get_state(self, customer_id: str) -> FunnelState | None:
+        data = self.states.get(customer_id)
+        return FunnelState.from_bytes(data) if data else None
+
+    def put_state(self, state: FunnelState) -> None:
+        self.states[state.customer_id] = state.to_bytes()
+
+    def get_meta(self, partition: int) -> bytes | None:
+        return self.partitions.get(f"p{partition}")
+
+    def put_meta(self, partition: int, data: bytes) -> None:
+        self.partitions[f"p{partition}"] = data
+
+
+class _StoreTables:
+    def __init__(self, stores: Any) -> None:
+        self.stores = stores
+
+    def get_store(self, store_id: str) -> bytes | None:
+        return self.stores.get(store_id)
+
+    def put_store(self, store_id: str, data: bytes) -> None:
+        self.stores[store_id] = data
+
+
+class FunnelService:
+    """The Faust app with its topics, tables, agents, timer, web views and metrics.
+
+    Args:
+      config: the worker's configuration.
+      registry: Prometheus registry for Faust's sensors, ``lens_funnel_*`` and the model client
+        (a fresh one per app in tests).
+      predictor: what answers predictions; None = a ``ModelPredictor`` over
+        ``config.model_server`` (no predictions when that is None too).
+    """
+
+    def __init__(
+        self,
+        config: FunnelServiceConfig,
+        *,
+        registry: CollectorRegistry | None = None,
+        predictor: Predictor | None = None,
+    ) -> None:
+        self.config = config
+        self.registry = registry if registry is not None else CollectorRegistry()
+        self.metrics = FunnelMetrics(self.registry)
+        predicting = predictor is not None or bool(config.model_server)
+        self.processor = FunnelProcessor(config, self.metrics, predicting=predicting)
+        self.store_processor = StoreProcessor(config, self.metrics)
+        self._predictor = predictor
+        self._dispatcher: PredictionDispatcher | None = None
+        if predictor is None and config.model_server:
+            import serving.client  # noqa: F401 - TensorFlow's protos: import now, not mid-stream
+        config.store_dir.mkdir(parents=True, exist_ok=True)
+        self.app = app = faust.App(
+            config.app_id,
+            broker=config.broker_url,
+            store="rocksdb://",
+            datadir=str(config.store_dir),
+            web_bind=config.web_bind,
+            web_host=config.web_bind,
+            web_port=config.web_port,
+            web_enabled=True,
+            topic_partitions=POS_TRANSACTIONS.partitions,
+            autodiscover=False,
+            key_serializer="raw",
+            value_serializer="raw",
+        )
+        setup_prometheus_sensors(app, registry=self.registry, name_prefix="lens_funnel_faust")
+
+        def raw_topic(*names: str) -> Any:
+            return app.topic(*names, key_type=bytes, value_type=bytes,
+                             key_serializer="raw", value_serializer="raw")
+
+        ticks_name, store_events_name = (t.name for t in internal_topics(config))
+        self.customer_source = raw_topic(POS_TRANSACTIONS.name, PREDICTIONS.name, ticks_name)
+        self.ticks = raw_topic(ticks_name)
+        self.resupplies_source = raw_topic(INVENTORY_RESUPPLIES.name)
+        self.store_events = raw_topic(store_events_name)
+        self.outputs = {t.name: raw_topic(t.name) for t in ALL_TOPICS}
+        self.outputs[store_events_name] = self.store_events
+
+        def raw_table(name: str, partitions: int) -> Any:
+            # Keys and values use the app's serializers: raw (str keys as UTF-8, bytes values).
+            return app.Table(name, default=None, key_type=str, value_type=bytes,
+                             partitions=partitions)
+
+        self.states = raw_table("funnel-state", POS_TRANSACTIONS.partitions)
+        self.partition_records = raw_table("funnel-partitions", POS_TRANSACTIONS.partitions)
+        self.stores = raw_table("store-stockout", STOCKOUT_ALERTS.partitions)
+        self.tables = _FunnelTables(self.states, self.partition_records)
+        self.store_tables = _StoreTables(self.stores)
+        self._define_agents()
+        self._define_views()
+
+    # -- predictions ------------------------------------------------------------------------------
+
+    def dispatcher(self) -> PredictionDispatcher | None:
+        """Created on first use, inside the worker's event loop (gRPC channels bind to it)."""
+        if self._dispatcher is None:
+            predictor = self._predictor
+            if predictor is None and self.config.model_server:
+                from serving.client import ModelServerClient  # imports TensorFlow's protos
+
+                from services.funnel.predictor import ModelPredictor
+
+                client = ModelServerClient(
+                    self.config.model_server, self.config.model_name,
+                    timeout_s=self.config.predict_timeout_s, registry=self.registry,
+                )
+                clusters = None
+                if self.config.cluster_model_path is not None:
+                    from lens.anomaly import ClusterModel
+
+                    clusters = ClusterModel.load(self.config.cluster_model_path)
+                predictor = self._predictor = ModelPredictor(
+                    client, model_label=self.config.model_version_label, cluster_model=clusters
+                )
+            if predictor is None:
+                return None
+            self._dispatcher = PredictionDispatcher(
+                predictor, self._publish_prediction, metrics=self.metrics,
+                max_in_flight=self.config.max_in_flight, retry_s=self.config.predict_retry_s,
+            )
+        return self._dispatcher
+
+    async def _publish_prediction(self, forecast: Forecast, partition: int) -> None:
+        prediction = forecast.prediction
+        headers = {} if forecast.cluster is None else {CLUSTER_HEADER: str(forecast.cluster).encode()}
+        await self.outputs[PREDICTIONS.name].send(
+            key=prediction.customer_id.encode(), value=encode(prediction), partition=partition,
+            headers=headers,
+        )
+
+    # -- agents -----------------------------------------------------------------------------------
+
+    async def _send(self, outputs: list[Output]) -> None:
+        for out in outputs:
+            await self.outputs[out.topic].send(key=out.key, value=out.value, partition=out.partition)
+
+    def handle_customer_record(
+        self, topic: str, partition: int, offset: int, key: bytes | None, value: bytes | None,
+        headers: Any = None,
+    ) -> Result:
+        """One record of the funnel agent (must run inside the agent: it changes tables)."""
+        now = _now_us()
+        common = dict(partition=partition, now_us=now)
+        if topic == POS_TRANSACTIONS.name:
+            return self.processor.on_pos(self.tables, offset=offset, key=key, value=value, **common)
+        if topic == PREDICTIONS.name:
+            return self.processor.on_prediction(
+                self.tables, offset=offset, key=key, value=value, cluster=_cluster(headers),
+                **common,
+            )
+        dispatcher = self.dispatcher()
+        want = dispatcher.due if dispatcher is not None else (lambda customer: False)
+        return self.processor.on_sweep(self.tables, want_prediction=want, **common)
+
+    def _define_agents(self) -> None:
+        app, service = self.app, self
+
+        @app.agent(self.customer_source, name="funnel")
+        async def funnel(stream):
+            async for event in stream.events():
+                message = event.message
+                result = service.handle_customer_record(
+                    message.topic, message.partition, message.offset, message.key, message.value,
+                    message.headers,
+                )
+                await service._send(result.outputs)
+                if result.predict:
+                    dispatcher = service.dispatcher()
+                    if dispatcher is not None:
+                        for state in result.predict:
+                            dispatcher.submit(state, message.partition)
+
+        @app.agent(self.resupplies_source, name="resupplies")
+        async def resupplies(stream):
+            async for event in stream.events():
+                message = event.message
+                result = service.store_processor.on_resupply(
+                    partition=message.partition, offset=message.offset, key=message.key,
+                    value=message.value, now_us=_now_us(),
+                )
+                await service._send(result.outputs)
+
+        @app.agent(self.store_events, name="stores")
+        async def stores(stream):
+            async for event in stream.events():
+                result = service.store_processor.on_store_event(
+                    service.store_tables, event.message.value
+                )
+                await service._send(result.outputs)
+
+        @app.timer(interval=self.config.sweep_interval_s)
+        async def sweep() -> None:
+            """Processing-time trigger of the idle-basket sweep (see the module docstring)."""
+            for tp in sorted(app.assignor.assigned_actives()):
+                if tp.topic == POS_TRANSACTIONS.name:
+                    await service.ticks.send(key=None, value=b"", partition=tp.partition)
+
+        @app.on_partitions_revoked.connect
+        async def on_revoked(app, revoked, **kwargs) -> None:
+            service.processor.forget(
+                {tp.partition for tp in revoked if tp.topic == POS_TRANSACTIONS.name}
+            )
+
+        @app.on_partitions_assigned.connect
+        async def on_assigned(app, assigned, **kwargs) -> None:
+            # Records of partitions that moved are reloaded from the table on first use.
+            mine = {tp.partition for tp in assigned if tp.topic == POS_TRANSACTIONS.name}
+            service.processor.forget(set(service.processor.metas) - mine)
+
+        self.funnel_agent, self.resupplies_agent, self.stores_agent = funnel, resupplies, stores
+        self.sweep_timer = sweep
+
+    # -- web views --------------------------------------------------------------------------------
+
+    def _define_views(self) -> None:
+        app, service = self.app, self
+
+        @app.page("/funnel/customers/{customer_id}/")
+        async def customer(web, request, customer_id: str):
+            state = service.tables.get_state(customer_id)
+            if state is None:
+                return web.json({"error": f"customer {customer_id!r} not on this worker"},
+                                status=404)
+            return web.json(state.to_dict())
+
+        @app.page("/funnel/stats/")
+        async def stats(web, request):
+            metas = service.processor.metas
+            return web.json({
+                "partitions": sorted(metas),
+                "open_baskets": sum(len(m.open) for m in metas.values()),
+                "pending_predictions": sum(len(m.pending) for m in metas.values()),
+                "watermarks_us": {str(p): m.watermark for p, m in sorted(metas.items())},
+            })

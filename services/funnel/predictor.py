@@ -1,0 +1,274 @@
+"""The funnel worker's side of the model server: encode a customer's funnel, ask, build a Prediction.
+
+    encoder(states, max_sessions, max_items) -> {"session_items", "session_features",
+                                                "session_count", "customer_id"}   (batch-major)
+    ModelPredictor(client, model_label="").predict(state) -> v1.Prediction
+    PredictionDispatcher(predictor, publish, ...)   in-flight limit, retry with backoff, metrics
+
+The inputs are those of the exported signatures (``lens.model.export``): for B customers with
+S = max_sessions and L = max_basket_items (read from the server's signature metadata)::
+
+    session_items    string  [B, S, L]  product ids, "" = padding
+    session_features float32 [B, S, F]  raw features in lens.data.features.FEATURE_NAMES order
+    session_count    int32   [B]
+    customer_id      string  [B]
+
+``serving_inputs`` builds them with the batch feature code (``lens.data.features``), so serving
+sees the same features as training. It belongs with the model code (``lens.model``); it lives
+here until the model package offers it, and ``ModelPredictor`` takes any encoder with this shape.
+
+Outputs read: ``next_basket`` (items, item_scores, quantities, basket_size, ranking,
+ranking_scores, days_to_next); when a model's next_basket has no days_to_next, ``time_to_next``
+is called as well.
+"""
+
+import asyncio
+import logging
+import time
+from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass
+from typing import Protocol
+
+import numpy as np
+
+from lens import v1
+from lens.data.features import FEATURE_NAMES, session_features
+from lens.stream import FunnelState
+from lens.stream.event_time import to_timestamp
+from services.funnel.metrics import FunnelMetrics
+
+__all__ = [
+    "CLUSTER_HEADER",
+    "Encoder",
+    "Forecast",
+    "ModelPredictor",
+    "PredictionDispatcher",
+    "Predictor",
+    "prediction_from_outputs",
+    "serving_inputs",
+]
+
+log = logging.getLogger(__name__)
+
+Encoder = Callable[[Sequence[FunnelState], int, int], dict[str, np.ndarray]]
+
+MAX_BASKET = 10  # Prediction.basket: at most 10 items (schema)
+# Kafka header of a lens.predictions record: the customer's behaviour cluster (Algorithm 1's fk),
+# ASCII integer. A header, not a field: the cluster is the worker's, not part of the prediction.
+CLUSTER_HEADER = "lens-cluster"
+
+
+@dataclass(frozen=True)
+class Forecast:
+    """What one model call gives: the prediction and, with a cluster model, the customer's
+    cluster (nearest centroid of its ``funnel_embedding``)."""
+
+    prediction: v1.Prediction
+    cluster: int | None = None
+
+
+def serving_inputs(
+    states: Sequence[FunnelState], max_sessions: int, max_items: int
+) -> dict[str, np.ndarray]:
+    """Padded signature inputs for customers with >= 1 kept session (see the module docstring)."""
+    B, S, L, F = len(states), max_sessions, max_items, len(FEATURE_NAMES)
+    items = np.full((B, S, L), b"", dtype=object)  # [B, S, L]
+    features = np.zeros((B, S, F), np.float32)  # [B, S, F]
+    counts = np.zeros(B, np.int32)  # [B]
+    customers = np.array([s.customer_id.encode() for s in states], dtype=object)  # [B]
+    for b, state in enumerate(states):
+        baskets = state.baskets()
+        matrix = session_features(baskets).as_matrix()[-S:]  # [<=S, F]
+        funnel = baskets[-S:]
+        counts[b] = len(funnel)
+        features[b, : len(funnel)] = matrix
+        for s, basket in enumerate(funnel):
+            for i, product in enumerate(basket.items[:L]):
+                items[b, s, i] = product.encode()
+    return {
+        "session_items": items,
+        "session_features": features,
+        "session_count": counts,
+        "customer_id": customers,
+    }
+
+
+def _text(value) -> str:
+    return value.decode() if isinstance(value, bytes) else str(value)
+
+
+def prediction_from_outputs(
+    state: FunnelState,
+    outputs: dict[str, np.ndarray],
+    *,
+    model_name: str,
+    model_version: int,
+    model_label: str = "",
+) -> v1.Prediction:
+    """One customer's Prediction from its row of the next_basket outputs (no batch dim)."""
+    last = state.sessions[-1]
+    size = int(outputs.get("basket_size", np.int32(MAX_BASKET)))
+    names = [_text(p) for p in np.asarray(outputs["items"]).reshape(-1)]
+    scores = np.asarray(outputs.get("item_scores", np.zeros(len(names)))).reshape(-1)
+    quantities = np.asarray(outputs.get("quantities", np.zeros(len(names)))).reshape(-1)
+    basket = [
+        v1.PredictedItem(product_id=p, score=float(scores[i]), quantity=float(quantities[i]))
+        for i, p in enumerate(names[: min(size, MAX_BASKET)])
+        if p
+    ]
+    ranking = []
+    if "ranking" in outputs:
+        ranked = [_text(p) for p in np.asarray(outputs["ranking"]).reshape(-1)]
+        rscores = np.asarray(outputs.get("ranking_scores", np.zeros(len(ranked)))).reshape(-1)
+        ranking = [
+            v1.PredictedItem(product_id=p, score=float(rscores[i]))
+            for i, p in enumerate(ranked)
+            if p
+        ]
+    days = float(np.asarray(outputs["days_to_next"]).reshape(-1)[0])
+    return v1.Prediction(
+        prediction_id=f"{state.customer_id}:{last.session_index}",
+        customer_id=state.customer_id,
+        store_id=state.expected_store(),
+        as_of=to_timestamp(last.timestamp),
+        session_index=last.session_index,
+        basket=basket,
+        ranking=ranking,
+        days_to_next=max(0.0, days) if np.isfinite(days) else 0.0,
+        model=v1.ModelRef(name=model_name, version=model_version, label=model_label),
+    )
+
+
+class Predictor(Protocol):
+    async def predict(self, state: FunnelState) -> Forecast: ...
+
+
+class ModelPredictor:
+    """``Predictor`` over ``serving.client.ModelServerClient`` (coalesces concurrent customers
+    into batched Predict calls)."""
+
+    def __init__(
+        self,
+        client,
+        *,
+        encoder: Encoder = serving_inputs,
+        model_label: str = "",
+        signature: str = "next_basket",
+        cluster_model=None,
+    ) -> None:
+        """``cluster_model``: a ``lens.anomaly.ClusterModel``; when given, ``funnel_embedding``
+        is called too and the forecast carries the customer's cluster."""
+        self.client = client
+        self.cluster_model = cluster_model
+        self.encoder = encoder
+        self.model_label = model_label
+        self.signature = signature
+        self._shape: tuple[int, int] | None = None  # (S, L) of the served signature
+
+    async def input_shape(self) -> tuple[int, int]:
+        """(max_sessions, max_basket_items) from the signature metadata; asked once."""
+        if self._shape is None:
+            _, signatures = await self.client.get_model_metadata()
+            dims = signatures[self.signature].inputs["session_items"].tensor_shape.dim
+            self._shape = (int(dims[1].size), int(dims[2].size))
+        return self._shape
+
+    async def predict(self, state: FunnelState) -> Forecast:
+        S, L = await self.input_shape()
+        inputs = self.encoder([state], S, L)
+        label = self.model_label or None
+        result = await self.client.predict_rows(
+            inputs, signature_name=self.signature, version_label=label
+        )
+        outputs = {alias: array[0] for alias, array in result.outputs.items()}
+        if "days_to_next" not in outputs:
+            more = await self.client.predict_rows(
+                inputs, signature_name="time_to_next", version_label=label
+            )
+            outputs["days_to_next"] = more.outputs["days_to_next"][0]
+        prediction = prediction_from_outputs(
+            state, outputs, model_name=result.model_name, model_version=result.version,
+            model_label=self.model_label,
+        )
+        cluster = None
+        if self.cluster_model is not None:
+            embedded = await self.client.predict_rows(
+                inputs, signature_name="funnel_embedding", version_label=label
+            )
+            cluster = self.cluster_model.assign_one(embedded.outputs["embedding"][0])  # [H]
+        return Forecast(prediction, cluster)
+
+
+class PredictionDispatcher:
+    """Runs predictions in the background so the stream never waits for the model server.
+
+    ``submit`` starts a prediction for a customer's state snapshot unless one is in flight or
+    backing off; on success ``publish(forecast, partition)`` sends it; on failure the error is
+    counted and the customer becomes due again after ``retry_s`` (doubling per failure, up to
+    16x). The sweep asks ``due(customer)`` for the customers still pending.
+    """
+
+    def __init__(
+        self,
+        predictor: Predictor,
+        publish: Callable[[Forecast, int], Awaitable[None]],
+        *,
+        metrics: FunnelMetrics | None = None,
+        max_in_flight: int = 256,
+        retry_s: float = 5.0,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self.predictor = predictor
+        self.publish = publish
+        self.metrics = metrics
+        self.retry_s = retry_s
+        self.clock = clock
+        self._slots = asyncio.Semaphore(max_in_flight)
+        self._in_flight: dict[str, asyncio.Task] = {}
+        self._retry_at: dict[str, tuple[float, int]] = {}  # customer -> (monotonic time, failures)
+
+    def due(self, customer_id: str) -> bool:
+        if customer_id in self._in_flight:
+            return False
+        retry = self._retry_at.get(customer_id)
+        return retry is None or self.clock() >= retry[0]
+
+    def submit(self, state: FunnelState, partition: int) -> bool:
+        customer = state.customer_id
+        if customer in self._in_flight or not state.sessions:
+            return False
+        task = asyncio.get_running_loop().create_task(self._run(state, partition))
+        self._in_flight[customer] = task
+        task.add_done_callback(lambda _: self._in_flight.pop(customer, None))
+        return True
+
+    async def _run(self, state: FunnelState, partition: int) -> None:
+        customer = state.customer_id
+        async with self._slots:
+            start = time.perf_counter()
+            try:
+                forecast = await self.predictor.predict(state)
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:  # noqa: BLE001 - any failure: count, retry later
+                code = getattr(getattr(exc, "code", None), "name", type(exc).__name__)
+                failures = self._retry_at.get(customer, (0.0, 0))[1] + 1
+                pause = self.retry_s * min(2 ** (failures - 1), 16)
+                self._retry_at[customer] = (self.clock() + pause, failures)
+                if self.metrics is not None:
+                    self.metrics.model_errors.labels(str(code)).inc()
+                log.warning("prediction for %s failed (%s: %s); retry in %.1fs",
+                            customer, code, exc, pause)
+                return
+            if self.metrics is not None:
+                self.metrics.prediction_latency.observe(time.perf_counter() - start)
+            self._retry_at.pop(customer, None)
+        await self.publish(forecast, partition)
+        if self.metrics is not None:
+            self.metrics.predictions.inc()
+
+    async def close(self) -> None:
+        tasks = list(self._in_flight.values())
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)

@@ -1,0 +1,140 @@
+"""The store-keyed side of the worker: Algorithm 2 (out-of-stock alerts) per store.
+
+Two inputs reach one store's ``StoreStockout`` through the internal topic
+``<app_id>-store-events`` (key = store id, partitioned by this worker's own producer, so a store's
+demand updates and resupplies always meet on the same partition whatever partitioner the POS and
+inventory systems use):
+
+- ``demand`` events: a customer's ``ContributionUpdate`` (its newest prediction's cells, or a
+  retraction when its expected store changed), sent by ``FunnelProcessor.on_prediction``;
+- ``resupply`` events: ``inventory.resupplies`` records, validated (``validate_resupply``; bad ones
+  go to ``lens.dlq``) and re-keyed by ``StoreProcessor.on_resupply``.
+
+``StoreProcessor.on_store_event`` applies them and returns the ``v1.StockoutAlert``s for
+``lens.alerts.stockout`` (key = store). A cell alerts once per (demand, resupply) state. The
+store's table value is ``{"stockout": StoreStockout.to_dict(), "watermark": newest as_of}``;
+cells of days before the watermark's previous day are expired, so a store's state stays bounded.
+"""
+
+import json
+from typing import Protocol
+
+from lens import v1
+from lens.codec import decode, encode
+from lens.errors import DataError
+from lens.stockout import ContributionUpdate, StoreStockout
+from lens.stream import validate_resupply
+from lens.stream.event_time import MICROS_PER_DAY, iso_date
+from lens.topics import INVENTORY_RESUPPLIES, STOCKOUT_ALERTS
+from services.funnel.config import FunnelServiceConfig
+from services.funnel.metrics import FunnelMetrics
+from services.funnel.processor import Output, Result, dead_letter, store_topic_name
+
+__all__ = ["StoreProcessor", "StoreTables", "decode_store_event", "encode_resupply_event"]
+
+_UNDECODABLE = v1.DeadLetterReason.DEAD_LETTER_REASON_UNDECODABLE
+
+
+class StoreTables(Protocol):
+    def get_store(self, store_id: str) -> bytes | None: ...
+    def put_store(self, store_id: str, data: bytes) -> None: ...
+
+
+def encode_resupply_event(resupply: v1.Resupply) -> bytes:
+    return json.dumps(
+        {
+            "t": "resupply",
+            "store": resupply.store_id,
+            "product": resupply.product_id,
+            "day": resupply.day,
+            "quantity": resupply.quantity,
+        },
+        separators=(",", ":"),
+    ).encode()
+
+
+def decode_store_event(data: bytes | None) -> ContributionUpdate | v1.Resupply:
+    try:
+        raw = json.loads(data or b"")
+        if raw["t"] == "resupply":
+            return v1.Resupply(
+                store_id=raw["store"], product_id=raw["product"], day=raw["day"],
+                quantity=raw["quantity"],
+            )
+        if raw["t"] == "demand":
+            name, version, label = raw["model"]
+            return ContributionUpdate(
+                store_id=raw["store"],
+                contributor=raw["contributor"],
+                cells={(p, d): int(q) for p, d, q in raw["cells"]},
+                as_of=int(raw["as_of"]),
+                model=(name, int(version), label),
+            )
+        raise ValueError(f"unknown store event type {raw['t']!r}")
+    except (ValueError, KeyError, TypeError) as exc:
+        raise DataError(f"store event is malformed: {exc}") from exc
+
+
+class StoreProcessor:
+    def __init__(self, config: FunnelServiceConfig, metrics: FunnelMetrics | None = None) -> None:
+        self.config = config
+        self.metrics = metrics
+
+    def on_resupply(
+        self, *, partition: int, offset: int, key: bytes | None, value: bytes | None, now_us: int
+    ) -> Result:
+        """Validate an ``inventory.resupplies`` record and re-key it onto the store topic."""
+
+        def reject(reason: int, detail: str) -> Result:
+            if self.metrics is not None:
+                self.metrics.resupplies.labels("dead_lettered").inc()
+                reason_name = v1.DeadLetterReason.Name(reason).removeprefix("DEAD_LETTER_REASON_")
+                self.metrics.dead_letters.labels(
+                    INVENTORY_RESUPPLIES.name, reason_name.lower()
+                ).inc()
+            return Result([dead_letter(
+                topic=INVENTORY_RESUPPLIES.name, partition=partition, offset=offset, key=key,
+                value=value, reason=reason, detail=detail, now_us=now_us,
+                service=self.config.service_name,
+            )], "dead_lettered")
+
+        try:
+            resupply = decode(v1.Resupply, value)
+        except DataError as exc:
+            return reject(_UNDECODABLE, str(exc))
+        problem = validate_resupply(resupply, self.config.validation)
+        if problem is not None:
+            return reject(*problem)
+        if self.metrics is not None:
+            self.metrics.resupplies.labels("processed").inc()
+        topic = store_topic_name(self.config)
+        return Result(
+            [Output(topic, resupply.store_id.encode(), encode_resupply_event(resupply))],
+            "processed",
+        )
+
+    def on_store_event(self, tables: StoreTables, value: bytes | None) -> Result:
+        event = decode_store_event(value)
+        store_id = event.store_id
+        data = tables.get_store(store_id)
+        if data:
+            record = json.loads(data)
+            stockout = StoreStockout.from_dict(record["stockout"], self.config.stockout)
+            watermark = record["watermark"]
+        else:
+            stockout, watermark = StoreStockout(store_id, self.config.stockout), None
+        if isinstance(event, ContributionUpdate):
+            alerts = stockout.apply(event)
+            if watermark is None or event.as_of > watermark:
+                watermark = event.as_of
+                # Bound the state: forget cells of days before yesterday (event time of the
+                # newest prediction seen for the store).
+                stockout.expire_before(iso_date(watermark - MICROS_PER_DAY))
+        else:
+            alerts = stockout.on_resupply(event)
+        record = {"stockout": stockout.to_dict(), "watermark": watermark}
+        tables.put_store(store_id, json.dumps(record, separators=(",", ":")).encode())
+        if self.metrics is not None and alerts:
+            self.metrics.alerts.labels("stockout").inc(len(alerts))
+        key = store_id.encode()
+        return Result([Output(STOCKOUT_ALERTS.name, key, encode(a)) for a in alerts])

@@ -1,0 +1,53 @@
+"""FunnelService wiring without a broker: topics, tables, and an agent through test_context()."""
+
+import asyncio
+
+from prometheus_client import CollectorRegistry
+
+from lens import v1
+from lens.topics import DEAD_LETTERS, POS_TRANSACTIONS, PREDICTIONS
+from services.funnel.app import FunnelService, internal_topics
+
+
+def test_app_is_built_from_the_config(make_config):
+    config = make_config(model_server=None, web_port=7777)
+    service = FunnelService(config, registry=CollectorRegistry())
+    conf = service.app.conf
+    assert conf.broker[0].host == "127.0.0.1" and conf.broker[0].port == 9
+    assert conf.web_bind == "127.0.0.1" and conf.web_port == 7777
+    assert str(conf.datadir).startswith(str(config.store_dir))
+    assert conf.topic_partitions == POS_TRANSACTIONS.partitions
+    ticks, store_events = internal_topics(config)
+    assert set(service.customer_source.topics) == {POS_TRANSACTIONS.name, PREDICTIONS.name, ticks.name}
+    assert service.states.partitions == 8 and service.stores.partitions == 4
+    assert store_events.partitions == 4
+
+
+def test_resupplies_agent_dead_letters_raw_bytes(make_config, monkeypatch):
+    service = FunnelService(make_config(model_server=None), registry=CollectorRegistry())
+    sent = []
+
+    async def capture(outputs):
+        sent.extend(outputs)
+
+    monkeypatch.setattr(service, "_send", capture)
+
+    async def main():
+        async with service.resupplies_agent.test_context() as agent:
+            await agent.put(b"\x0a\x05ab", key=b"S1", partition=2)
+
+    asyncio.run(main())
+    (out,) = sent
+    assert out.topic == DEAD_LETTERS.name
+    letter = v1.DeadLetter.FromString(out.value)
+    assert letter.reason == v1.DeadLetterReason.DEAD_LETTER_REASON_UNDECODABLE
+    assert (letter.source_topic, letter.source_partition) == ("inventory.resupplies", 2)
+    assert letter.original_value == b"\x0a\x05ab" and letter.original_key == b"S1"
+
+
+def test_cluster_header_is_read_from_either_header_form():
+    from services.funnel.app import _cluster
+
+    assert _cluster([("lens-cluster", b"3")]) == 3
+    assert _cluster({"lens-cluster": b"0"}) == 0
+    assert _cluster(None) is None and _cluster([("lens-cluster", b"x")]) is None

@@ -1,0 +1,162 @@
+"""Predictor adapter: signature inputs, outputs -> Prediction, and the background dispatcher."""
+
+import asyncio
+
+import grpc
+import numpy as np
+import pytest
+from prometheus_client import CollectorRegistry
+
+from lens import v1
+from lens.data.features import FEATURE_NAMES
+from lens.stream import FunnelState, Sessionizer
+from serving.errors import ModelServerError
+from services.funnel import FunnelMetrics
+from services.funnel.predictor import (
+    ModelPredictor,
+    PredictionDispatcher,
+    prediction_from_outputs,
+    serving_inputs,
+)
+from tests.unit.services.funnel.conftest import closed, line
+
+
+def state_with_sessions(customer="c1", baskets=(("milk", "bread"), ("tea",))) -> FunnelState:
+    sessionizer = Sessionizer()
+    state = sessionizer.new_state(customer)
+    for n, products in enumerate(baskets):
+        tx = f"T{n}"
+        for i, product in enumerate(products):
+            event = v1.PosEvent.FromString(line(tx, i + 1, customer, product, 86_400 * n + i,
+                                                store="S2"))
+            sessionizer.on_event(state, event)
+        sessionizer.on_event(state, v1.PosEvent.FromString(closed(tx, customer, 86_400 * n + 9,
+                                                                  store="S2")))
+    return state
+
+
+def test_serving_inputs_pad_left_aligned_sessions():
+    state = state_with_sessions()
+    inputs = serving_inputs([state], 3, 4)
+    assert inputs["session_items"].shape == (1, 3, 4)  # [B, S, L]
+    assert inputs["session_items"][0, 0].tolist() == [b"milk", b"bread", b"", b""]
+    assert inputs["session_items"][0, 1].tolist() == [b"tea", b"", b"", b""]
+    assert inputs["session_items"][0, 2].tolist() == [b""] * 4
+    assert inputs["session_features"].shape == (1, 3, len(FEATURE_NAMES))
+    gap = inputs["session_features"][0, 1, FEATURE_NAMES.index("days_since_previous")]
+    assert gap == pytest.approx(1.0)  # the second basket came one day (86400 s) later
+    assert not inputs["session_features"][0, 2].any()  # padding session
+    assert inputs["session_count"].tolist() == [2]
+    assert inputs["customer_id"].tolist() == [b"c1"]
+
+
+def test_prediction_from_outputs_cuts_the_basket_at_its_size():
+    state = state_with_sessions()
+    outputs = {
+        "items": np.array([b"tea", b"milk", b"jam"], dtype=object),
+        "item_scores": np.array([0.9, 0.6, 0.2], np.float32),
+        "quantities": np.array([1.0, 2.0, 1.0], np.float32),
+        "basket_size": np.int32(2),
+        "ranking": np.array([b"tea", b"milk", b"jam", b""], dtype=object),
+        "ranking_scores": np.array([0.9, 0.6, 0.2, 0.0], np.float32),
+        "days_to_next": np.float32(3.5),
+    }
+    p = prediction_from_outputs(state, outputs, model_name="lens", model_version=7)
+    assert p.prediction_id == "c1:2" and p.session_index == 2 and p.store_id == "S2"
+    assert [(i.product_id, i.quantity) for i in p.basket] == [("tea", 1.0), ("milk", 2.0)]
+    assert [i.product_id for i in p.ranking] == ["tea", "milk", "jam"]
+    assert p.days_to_next == 3.5 and (p.model.name, p.model.version) == ("lens", 7)
+
+
+class FakeClient:
+    """ModelServerClient's surface as ModelPredictor uses it."""
+
+    def __init__(self, fail_times=0):
+        self.fail_times = fail_times
+        self.calls = []
+
+    async def get_model_metadata(self):
+        from tensorflow.core.protobuf import meta_graph_pb2
+
+        signature = meta_graph_pb2.SignatureDef()
+        dims = signature.inputs["session_items"].tensor_shape.dim
+        for size in (-1, 4, 5):
+            dims.add(size=size)
+        return 7, {"next_basket": signature}
+
+    async def predict_rows(self, inputs, *, signature_name, version_label=None):
+        self.calls.append((signature_name, {k: v.shape for k, v in inputs.items()}))
+        if self.fail_times:
+            self.fail_times -= 1
+            raise ModelServerError(grpc.StatusCode.UNAVAILABLE, "connection refused")
+        from serving.client import PredictResult
+
+        if signature_name == "funnel_embedding":
+            return PredictResult(outputs={"embedding": np.array([[0.9, 1.1]], np.float32)},
+                                 model_name="lens", version=7, signature_name=signature_name)
+        return PredictResult(
+            outputs={"items": np.array([[b"tea", b""]], dtype=object),
+                     "item_scores": np.array([[0.8, 0.0]], np.float32),
+                     "quantities": np.array([[1.0, 0.0]], np.float32),
+                     "basket_size": np.array([1], np.int32),
+                     "days_to_next": np.array([2.0], np.float32)},
+            model_name="lens", version=7, signature_name=signature_name,
+        )
+
+
+def test_model_predictor_reads_the_signature_shape_once():
+    client = FakeClient()
+    predictor = ModelPredictor(client)
+
+    async def main():
+        return [await predictor.predict(state_with_sessions()) for _ in range(2)]
+
+    first, _ = (forecast.prediction for forecast in asyncio.run(main()))
+    assert client.calls[0] == ("next_basket", {
+        "session_items": (1, 4, 5), "session_features": (1, 4, len(FEATURE_NAMES)),
+        "session_count": (1,), "customer_id": (1,),
+    })
+    assert [i.product_id for i in first.basket] == ["tea"] and first.days_to_next == 2.0
+    assert first.model.version == 7
+
+
+def test_dispatcher_retries_after_failures_and_counts_them():
+    registry = CollectorRegistry()
+    metrics = FunnelMetrics(registry)
+    published = []
+    now = [0.0]
+
+    async def publish(forecast, partition):
+        published.append((forecast.prediction.prediction_id, partition, forecast.cluster))
+
+    async def main():
+        dispatcher = PredictionDispatcher(
+            ModelPredictor(FakeClient(fail_times=1)), publish, metrics=metrics, retry_s=5.0,
+            clock=lambda: now[0],
+        )
+        state = state_with_sessions()
+        assert dispatcher.submit(state, 3)
+        assert not dispatcher.submit(state, 3)  # one in flight per customer
+        await asyncio.sleep(0.05)
+        assert published == [] and not dispatcher.due("c1")  # failed: backing off
+        now[0] = 5.0
+        assert dispatcher.due("c1")
+        dispatcher.submit(state, 3)
+        await asyncio.sleep(0.05)
+        await dispatcher.close()
+
+    asyncio.run(main())
+    assert published == [("c1:2", 3, None)]
+    assert metrics.model_errors.labels("UNAVAILABLE")._value.get() == 1
+    assert metrics.predictions._value.get() == 1
+
+
+def test_model_predictor_assigns_the_nearest_cluster():
+    from lens.anomaly import ClusterModel
+
+    clusters = ClusterModel(np.array([[0.0, 0.0], [1.0, 1.0], [5.0, 5.0]]))
+    client = FakeClient()
+    forecast = asyncio.run(ModelPredictor(client, cluster_model=clusters).predict(
+        state_with_sessions()))
+    assert forecast.cluster == 1  # (0.9, 1.1) is nearest to (1, 1)
+    assert [name for name, _ in client.calls] == ["next_basket", "funnel_embedding"]
