@@ -8,6 +8,8 @@ INSTALLED := $(VENV)/.lens-installed
 PROTOS := $(wildcard protos/lens/v1/*.proto)
 GENERATED := $(patsubst protos/%.proto,%_pb2.py,$(PROTOS))
 KAFKA_JARS := deploy/kafka/lib/.resolved
+# The Prometheus server the monitoring integration test runs (Debian package).
+PROMETHEUS := /usr/bin/prometheus
 
 .PHONY: setup demo test unit integration clean help
 
@@ -18,7 +20,7 @@ help:
 	@echo "make unit / make integration - one half of the suite"
 	@echo "make clean  - remove .venv, generated code, Kafka jars and .run/"
 
-setup: $(INSTALLED) $(GENERATED) $(KAFKA_JARS)
+setup: $(INSTALLED) $(GENERATED) $(KAFKA_JARS) $(PROMETHEUS)
 
 $(INSTALLED): requirements.lock pyproject.toml
 	@command -v $(PYTHON) >/dev/null || { echo "error: $(PYTHON) not found: LENS needs Python 3.11 (set PYTHON=...)"; exit 1; }
@@ -37,6 +39,10 @@ lens/v1/%_pb2.py: protos/lens/v1/%.proto | $(INSTALLED)
 
 $(KAFKA_JARS): deploy/kafka/pom.xml | $(INSTALLED)
 	$(PY) -c "from services.stack import resolve_kafka_jars; print('Kafka jars in', resolve_kafka_jars())"
+
+$(PROMETHEUS):
+	@command -v apt-get >/dev/null || { echo "error: install Prometheus (Debian package prometheus) by hand"; exit 1; }
+	apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq prometheus >/dev/null
 
 demo: setup
 	$(VENV)/bin/lens demo
