@@ -8,7 +8,7 @@ increasing priority: defaults, ``LENS_*`` environment variables, and explicit ov
 from pathlib import Path
 from typing import Any
 
-from pydantic import Field, ValidationError
+from pydantic import Field, ValidationError, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from lens.errors import ConfigError
@@ -42,6 +42,60 @@ class LensSettings(BaseSettings):
         "127.0.0.1:8500",
         description="host:port of the model server's gRPC API (TensorFlow Serving or `lens serve`).",
     )
+    model_name: str = Field(
+        "lens", min_length=1, description="Model name to ask the model server for (its config)."
+    )
+    model_version_label: str = Field(
+        "", description="Version label to ask the model server for; empty = the latest version."
+    )
+    predict_timeout_s: float = Field(
+        2.0, gt=0, description="Deadline of one prediction call, retries included (seconds)."
+    )
+    predict_retry_s: float = Field(
+        5.0,
+        gt=0,
+        description="Wait before a failed prediction is retried, doubling up to 16x (seconds).",
+    )
+
+    # -- funnel-state worker (`lens worker funnel`) ---------------------------------------------
+    worker_web_port: int = Field(
+        6066, ge=1, le=65535, description="Port of the worker's /metrics and views (127.0.0.1)."
+    )
+    funnel_app_id: str = Field(
+        "lens-funnel",
+        min_length=1,
+        description="Faust app id of the funnel worker: consumer group and internal topic "
+        "prefix; workers with the same id share the partitions.",
+    )
+    funnel_inactivity_timeout_s: float = Field(
+        3600.0, gt=0, description="Event time without a line after which a basket closes (seconds)."
+    )
+    funnel_sweep_interval_s: float = Field(
+        5.0,
+        gt=0,
+        description="How often idle baskets are swept and failed predictions retried (seconds).",
+    )
+    funnel_quiet_after_s: float = Field(
+        10.0,
+        ge=0,
+        description="A partition quiet this long (processing time) advances its event-time "
+        "watermark by processing time (seconds).",
+    )
+    cluster_model: Path | None = Field(
+        None,
+        description="Behaviour clusters (a lens.anomaly.ClusterModel file) for Algorithm 1; "
+        "unset = one cluster for everyone.",
+    )
+    anomaly_min_history: int = Field(
+        30, ge=1, description="Sessions a behaviour cluster needs before it can alert."
+    )
+    stockout_days: int = Field(7, ge=1, description="Algorithm 2 (stock-out) horizon in days.")
+
+    @field_validator("cluster_model", mode="before")
+    @classmethod
+    def _empty_path_is_unset(cls, value: Any) -> Any:
+        """``LENS_CLUSTER_MODEL=""`` (e.g. a compose file's blank) means no file, not ``.``."""
+        return None if value == "" else value
 
     @property
     def bootstrap_servers(self) -> str:

@@ -21,34 +21,46 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         epilog="Example: lens worker funnel --web-port 6066 --model-server 127.0.0.1:8500",
     )
     parser.add_argument("service", choices=("funnel",), help="which worker to run")
-    parser.add_argument("--web-port", type=int, default=None,
-                        help="port of /metrics and the worker's views (default 6066)")
+    # Flags whose dest names a LensSettings field override LENS_* variables (settings_from_args).
+    parser.add_argument("--web-port", dest="worker_web_port", type=int, default=None,
+                        help="port of /metrics and the worker's views "
+                        "(env LENS_WORKER_WEB_PORT, default 6066)")
     parser.add_argument("--model-server", dest="model_server", default=None,
                         help="host:port of the model server (env LENS_MODEL_SERVER)")
     parser.add_argument("--no-model", action="store_true",
                         help="run without a model server: sessions and alerts only, no predictions")
-    parser.add_argument("--model-name", default=None, help="model name to ask for (default lens)")
-    parser.add_argument("--predict-retry", type=float, default=None, metavar="SECONDS",
+    parser.add_argument("--model-name", dest="model_name", default=None,
+                        help="model name to ask for (env LENS_MODEL_NAME, default lens)")
+    parser.add_argument("--predict-retry", dest="predict_retry_s", type=float, default=None,
+                        metavar="SECONDS",
                         help="wait before a failed prediction is retried, doubling up to 16x "
-                        "(default 5)")
-    parser.add_argument("--inactivity-timeout", type=float, default=None, metavar="SECONDS",
-                        help="event time without a line after which a basket closes (default 3600)")
-    parser.add_argument("--sweep-interval", type=float, default=None, metavar="SECONDS",
+                        "(env LENS_PREDICT_RETRY_S, default 5)")
+    parser.add_argument("--inactivity-timeout", dest="funnel_inactivity_timeout_s", type=float,
+                        default=None, metavar="SECONDS",
+                        help="event time without a line after which a basket closes "
+                        "(env LENS_FUNNEL_INACTIVITY_TIMEOUT_S, default 3600)")
+    parser.add_argument("--sweep-interval", dest="funnel_sweep_interval_s", type=float,
+                        default=None, metavar="SECONDS",
                         help="how often idle baskets are swept and failed predictions retried "
-                        "(default 5)")
-    parser.add_argument("--quiet-after", type=float, default=None, metavar="SECONDS",
+                        "(env LENS_FUNNEL_SWEEP_INTERVAL_S, default 5)")
+    parser.add_argument("--quiet-after", dest="funnel_quiet_after_s", type=float, default=None,
+                        metavar="SECONDS",
                         help="a partition quiet this long advances its event-time watermark by "
-                        "processing time (default 10)")
-    parser.add_argument("--anomaly-min-history", type=int, default=None,
-                        help="sessions a cluster needs before it can alert (default 30)")
-    parser.add_argument("--clusters", type=Path, default=None, metavar="PATH",
+                        "processing time (env LENS_FUNNEL_QUIET_AFTER_S, default 10)")
+    parser.add_argument("--anomaly-min-history", dest="anomaly_min_history", type=int,
+                        default=None,
+                        help="sessions a cluster needs before it can alert "
+                        "(env LENS_ANOMALY_MIN_HISTORY, default 30)")
+    parser.add_argument("--clusters", dest="cluster_model", type=Path, default=None,
+                        metavar="PATH",
                         help="behaviour clusters (a lens.anomaly.ClusterModel file) for "
-                        "Algorithm 1; default: one cluster for everyone")
-    parser.add_argument("--stockout-days", type=int, default=None,
-                        help="Algorithm 2 horizon in days (default 7)")
-    parser.add_argument("--app-id", default=None,
+                        "Algorithm 1 (env LENS_CLUSTER_MODEL); default: one cluster for everyone")
+    parser.add_argument("--stockout-days", dest="stockout_days", type=int, default=None,
+                        help="Algorithm 2 horizon in days (env LENS_STOCKOUT_DAYS, default 7)")
+    parser.add_argument("--app-id", dest="funnel_app_id", default=None,
                         help="Faust app id: consumer group and internal topic prefix "
-                        "(default lens-funnel); workers with the same id share the partitions")
+                        "(env LENS_FUNNEL_APP_ID, default lens-funnel); workers with the same id "
+                        "share the partitions")
     parser.add_argument("--loglevel", default="info", help="worker log level (default info)")
     parser.set_defaults(handler=run)
 
@@ -60,20 +72,7 @@ def run(args: argparse.Namespace, settings: LensSettings) -> int:
     from services.funnel.config import FunnelServiceConfig
     from services.kafka import wait_until_ready
 
-    config = FunnelServiceConfig.from_settings(
-        settings,
-        web_port=args.web_port,
-        inactivity_timeout_s=args.inactivity_timeout,
-        sweep_interval_s=args.sweep_interval,
-        quiet_after_s=args.quiet_after,
-        no_model=args.no_model,
-        model_name=args.model_name,
-        anomaly_min_history=args.anomaly_min_history,
-        stockout_days=args.stockout_days,
-        app_id=args.app_id,
-        predict_retry_s=args.predict_retry,
-        cluster_model_path=args.clusters,
-    )
+    config = FunnelServiceConfig.from_settings(settings, no_model=args.no_model)
     wait_until_ready(config.bootstrap_servers, timeout_s=60)
     service = FunnelService(config)
     ensure_topics(service)

@@ -62,7 +62,7 @@ __all__ = [
 ]
 
 _REASONS = v1.DeadLetterReason
-_LATE = _REASONS.DEAD_LETTER_REASON_INVALID_TIMESTAMP  # no LATE reason in the schema yet
+_LATE = _REASONS.DEAD_LETTER_REASON_LATE
 
 
 @dataclass(frozen=True)

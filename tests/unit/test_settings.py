@@ -48,3 +48,108 @@ def test_settings_are_frozen(clean_lens_env):
     settings = LensSettings()
     with pytest.raises(Exception):
         settings.kafka_port = 1
+
+
+# -- the funnel worker's knobs: env vars, `lens worker funnel` flags, the derived config ----------
+
+
+def worker_settings(*flags: str) -> LensSettings:
+    """Settings as `lens worker funnel <flags>` builds them at its entry point."""
+    from lens.cli.main import build_parser, settings_from_args
+
+    return settings_from_args(build_parser().parse_args(["worker", "funnel", *flags]))
+
+
+def test_worker_knobs_have_their_documented_defaults(clean_lens_env):
+    settings = worker_settings()
+    assert (settings.worker_web_port, settings.funnel_app_id) == (6066, "lens-funnel")
+    assert settings.funnel_inactivity_timeout_s == 3600.0
+    assert (settings.funnel_sweep_interval_s, settings.funnel_quiet_after_s) == (5.0, 10.0)
+    assert (settings.model_name, settings.model_version_label) == ("lens", "")
+    assert (settings.predict_timeout_s, settings.predict_retry_s) == (2.0, 5.0)
+    assert settings.cluster_model is None
+    assert (settings.anomaly_min_history, settings.stockout_days) == (30, 7)
+
+
+def test_environment_sets_a_worker_knob_and_the_flag_wins(clean_lens_env, monkeypatch):
+    monkeypatch.setenv("LENS_FUNNEL_INACTIVITY_TIMEOUT_S", "600")
+    monkeypatch.setenv("LENS_WORKER_WEB_PORT", "7001")
+    assert worker_settings().funnel_inactivity_timeout_s == 600.0
+    settings = worker_settings("--inactivity-timeout", "120", "--web-port", "7002")
+    assert settings.funnel_inactivity_timeout_s == 120.0
+    assert settings.worker_web_port == 7002
+
+
+def test_every_worker_flag_lands_in_its_settings_field(clean_lens_env, tmp_path):
+    settings = worker_settings(
+        "--web-port", "7003", "--app-id", "lens-funnel-b", "--model-server", "ms:8500",
+        "--model-name", "lens2", "--predict-retry", "1.5", "--inactivity-timeout", "900",
+        "--sweep-interval", "2", "--quiet-after", "0", "--anomaly-min-history", "5",
+        "--clusters", str(tmp_path / "clusters.json"), "--stockout-days", "3",
+    )
+    assert settings.model_dump(include={
+        "worker_web_port", "funnel_app_id", "model_server", "model_name", "predict_retry_s",
+        "funnel_inactivity_timeout_s", "funnel_sweep_interval_s", "funnel_quiet_after_s",
+        "anomaly_min_history", "cluster_model", "stockout_days",
+    }) == {
+        "worker_web_port": 7003, "funnel_app_id": "lens-funnel-b", "model_server": "ms:8500",
+        "model_name": "lens2", "predict_retry_s": 1.5, "funnel_inactivity_timeout_s": 900.0,
+        "funnel_sweep_interval_s": 2.0, "funnel_quiet_after_s": 0.0, "anomaly_min_history": 5,
+        "cluster_model": tmp_path / "clusters.json", "stockout_days": 3,
+    }
+
+
+def test_the_funnel_worker_config_is_derived_from_settings(clean_lens_env, monkeypatch, tmp_path):
+    import datetime as dt
+
+    from services.funnel.config import FunnelServiceConfig
+
+    monkeypatch.setenv("LENS_RUN_DIR", str(tmp_path))
+    monkeypatch.setenv("LENS_MODEL_VERSION_LABEL", "canary")
+    monkeypatch.setenv("LENS_PREDICT_TIMEOUT_S", "0.5")
+    monkeypatch.setenv("LENS_CLUSTER_MODEL", str(tmp_path / "clusters.json"))
+    settings = worker_settings("--inactivity-timeout", "120", "--anomaly-min-history", "600",
+                               "--stockout-days", "3", "--app-id", "lens-funnel-b")
+    config = FunnelServiceConfig.from_settings(settings)
+    assert config.store_dir == tmp_path / "funnel"
+    assert (config.app_id, config.web_port) == ("lens-funnel-b", 6066)
+    assert (config.model_server, config.model_version_label) == ("127.0.0.1:8500", "canary")
+    assert config.predict_timeout_s == 0.5
+    assert config.cluster_model_path == tmp_path / "clusters.json"
+    assert config.sessionizer.inactivity_timeout == dt.timedelta(minutes=2)
+    assert (config.anomaly.min_history, config.anomaly.window) == (600, 600)  # window >= history
+    assert config.stockout.n_days == 3
+    assert FunnelServiceConfig.from_settings(settings, no_model=True).model_server is None
+
+
+@pytest.mark.parametrize(
+    ("variable", "value", "field"),
+    [
+        ("LENS_FUNNEL_INACTIVITY_TIMEOUT_S", "0", "funnel_inactivity_timeout_s"),
+        ("LENS_FUNNEL_SWEEP_INTERVAL_S", "-1", "funnel_sweep_interval_s"),
+        ("LENS_FUNNEL_QUIET_AFTER_S", "-0.5", "funnel_quiet_after_s"),
+        ("LENS_WORKER_WEB_PORT", "70000", "worker_web_port"),
+        ("LENS_PREDICT_TIMEOUT_S", "0", "predict_timeout_s"),
+        ("LENS_PREDICT_RETRY_S", "abc", "predict_retry_s"),
+        ("LENS_ANOMALY_MIN_HISTORY", "0", "anomaly_min_history"),
+        ("LENS_STOCKOUT_DAYS", "0", "stockout_days"),
+    ],
+)
+def test_invalid_worker_knobs_raise_config_error_naming_the_field(
+    clean_lens_env, monkeypatch, variable, value, field
+):
+    monkeypatch.setenv(variable, value)
+    with pytest.raises(ConfigError, match=field):
+        load_settings()
+
+
+def test_an_invalid_worker_flag_raises_config_error_naming_the_field(clean_lens_env):
+    with pytest.raises(ConfigError, match="funnel_sweep_interval_s"):
+        worker_settings("--sweep-interval", "0")
+    with pytest.raises(ConfigError, match="worker_web_port"):
+        worker_settings("--web-port", "0")
+
+
+def test_a_blank_cluster_model_variable_means_no_file(clean_lens_env, monkeypatch):
+    monkeypatch.setenv("LENS_CLUSTER_MODEL", "")
+    assert load_settings().cluster_model is None

@@ -1,5 +1,6 @@
 """Factories for the funnel service's unit tests: dict-backed tables and tiny events."""
 
+import dataclasses
 import datetime as dt
 from pathlib import Path
 
@@ -9,6 +10,7 @@ from prometheus_client import CollectorRegistry
 
 from lens import v1
 from lens.anomaly import AnomalyConfig
+from lens.settings import LensSettings
 from lens.stream import FunnelState, SessionizerConfig
 from services.funnel import FunnelMetrics, FunnelServiceConfig
 
@@ -75,16 +77,19 @@ def metrics() -> FunnelMetrics:
 
 
 @pytest.fixture
-def make_config(tmp_path: Path):
+def make_config(tmp_path: Path, clean_lens_env):
+    """The worker's config as the entry point builds it (``from_settings``), with test-sized
+    sessionizer and anomaly configs; keyword overrides replace config fields."""
+
     def make(**overrides) -> FunnelServiceConfig:
+        settings = LensSettings(
+            run_dir=tmp_path, kafka_bootstrap="127.0.0.1:9", funnel_quiet_after_s=10.0
+        )
         given = dict(
-            bootstrap_servers="127.0.0.1:9",
-            store_dir=tmp_path / "funnel",
-            quiet_after_s=10.0,
             sessionizer=SessionizerConfig(inactivity_timeout=dt.timedelta(minutes=30)),
             anomaly=AnomalyConfig(min_history=2, window=10, threshold=3.5),
         )
         given.update(overrides)
-        return FunnelServiceConfig(**given)
+        return dataclasses.replace(FunnelServiceConfig.from_settings(settings), **given)
 
     return make

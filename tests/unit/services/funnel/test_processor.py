@@ -52,7 +52,7 @@ def test_outcomes_reconcile_and_sessions_go_to_the_source_partition(make_config,
     assert [d.reason for d in letters] == [
         reasons.DEAD_LETTER_REASON_UNDECODABLE,
         reasons.DEAD_LETTER_REASON_INVALID_QUANTITY,
-        reasons.DEAD_LETTER_REASON_INVALID_TIMESTAMP,
+        reasons.DEAD_LETTER_REASON_LATE,
     ]
     assert letters[0].original_value == b"\x0a\x05ab" and letters[0].original_key == b"c1"
     assert (letters[0].source_partition, letters[0].source_offset) == (3, 4)
