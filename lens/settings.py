@@ -8,7 +8,7 @@ increasing priority: defaults, ``LENS_*`` environment variables, and explicit ov
 from pathlib import Path
 from typing import Any
 
-from pydantic import Field, ValidationError, field_validator
+from pydantic import Field, SecretStr, ValidationError, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from lens.errors import ConfigError
@@ -90,6 +90,18 @@ class LensSettings(BaseSettings):
         30, ge=1, description="Sessions a behaviour cluster needs before it can alert."
     )
     stockout_days: int = Field(7, ge=1, description="Algorithm 2 (stock-out) horizon in days.")
+    alerts_group: str = Field(
+        "lens-alert-subscriber", min_length=1, description="Consumer group of `lens alerts serve`."
+    )
+    alerts_metrics_host: str = Field(
+        "127.0.0.1", description="Address of the alert subscriber's /metrics (0.0.0.0 in a container)."
+    )
+    alerts_metrics_port: int = Field(
+        9102, ge=0, le=65535, description="Port of the alert subscriber's /metrics; 0 = none."
+    )
+    alerts_webhook_secret: SecretStr | None = Field(
+        None, description="Shared secret that signs webhook deliveries (HMAC-SHA256)."
+    )
 
     @field_validator("cluster_model", mode="before")
     @classmethod

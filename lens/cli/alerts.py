@@ -1,17 +1,10 @@
 """``lens alerts serve|tail``: deliver anomaly and stock-out alerts, or watch them live."""
 
 import argparse
-import os
 import signal
 import threading
 
-from lens.errors import ConfigError
 from lens.settings import LensSettings
-
-DEFAULT_GROUP = "lens-alert-subscriber"
-DEFAULT_METRICS_HOST = "127.0.0.1"
-DEFAULT_METRICS_PORT = 9102
-DEFAULT_SECRET_ENV = "LENS_ALERTS_WEBHOOK_SECRET"
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -38,10 +31,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "--sink", action="append", default=None, metavar="SPEC",
         help="console | jsonl:PATH | webhook:URL; repeat for several (default console)",
     )
-    serve.add_argument("--group", default=None, help=f"consumer group id (default {DEFAULT_GROUP})")
     serve.add_argument(
-        "--webhook-secret-env", default=DEFAULT_SECRET_ENV, metavar="NAME",
-        help=f"environment variable holding the webhook signing secret (default {DEFAULT_SECRET_ENV})",
+        "--group", dest="alerts_group", default=None,
+        help="consumer group id (env LENS_ALERTS_GROUP, default lens-alert-subscriber)",
     )
     serve.add_argument("--max-attempts", type=int, default=5, help="delivery attempts per sink (default 5)")
     serve.add_argument("--backoff-s", type=float, default=0.5, help="first retry delay, doubled each time (default 0.5)")
@@ -53,12 +45,13 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         help="a new group starts at the newest alerts (default: from the beginning, nothing missed)",
     )
     serve.add_argument(
-        "--metrics-host", default=None,
-        help=f"address of the /metrics endpoint (default {DEFAULT_METRICS_HOST}; 0.0.0.0 in a container)",
+        "--metrics-host", dest="alerts_metrics_host", default=None,
+        help="address of the /metrics endpoint (env LENS_ALERTS_METRICS_HOST, default 127.0.0.1; "
+        "0.0.0.0 in a container)",
     )
     serve.add_argument(
-        "--metrics-port", type=int, default=None,
-        help=f"port of the /metrics endpoint, 0 = none (default {DEFAULT_METRICS_PORT})",
+        "--metrics-port", dest="alerts_metrics_port", type=int, default=None,
+        help="port of the /metrics endpoint, 0 = none (env LENS_ALERTS_METRICS_PORT, default 9102)",
     )
     serve.set_defaults(handler=_serve)
 
@@ -72,14 +65,6 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     tail.add_argument("--type", choices=("anomaly", "stockout"), default=None, help="only this type")
     tail.add_argument("--limit", type=int, default=None, metavar="N", help="stop after N alerts")
     tail.set_defaults(handler=_tail)
-
-
-def _setting(settings: LensSettings, name: str, flag, default):
-    """Flag, else the settings field (once the lead adds it), else the built-in default."""
-    if flag is not None:
-        return flag
-    value = getattr(settings, name, None)
-    return default if value is None else value
 
 
 def _stop_on_signals() -> threading.Event:
@@ -101,13 +86,9 @@ def _serve(args: argparse.Namespace, settings: LensSettings) -> int:
     )
     from services.kafka import wait_until_ready
 
-    group = _setting(settings, "alerts_group", args.group, DEFAULT_GROUP)
-    host = _setting(settings, "alerts_metrics_host", args.metrics_host, DEFAULT_METRICS_HOST)
-    port = _setting(settings, "alerts_metrics_port", args.metrics_port, DEFAULT_METRICS_PORT)
-    secret = getattr(settings, "alerts_webhook_secret", None)
-    if hasattr(secret, "get_secret_value"):
-        secret = secret.get_secret_value()
-    secret = secret or os.environ.get(args.webhook_secret_env)
+    group = settings.alerts_group
+    host, port = settings.alerts_metrics_host, settings.alerts_metrics_port
+    secret = settings.alerts_webhook_secret
     config = SubscriberConfig(
         group_id=group,
         max_attempts=args.max_attempts,
@@ -116,10 +97,8 @@ def _serve(args: argparse.Namespace, settings: LensSettings) -> int:
         dedupe_capacity=args.dedupe_capacity,
         from_beginning=not args.from_latest,
     )
-    if not 0 <= port <= 65535:
-        raise ConfigError(f"--metrics-port must be 0..65535 (got {port})")
     sinks = [
-        parse_sink(spec, webhook_secret=secret.encode() if secret else None,
+        parse_sink(spec, webhook_secret=secret.get_secret_value().encode() if secret else None,
                    webhook_timeout_s=args.webhook_timeout_s)
         for spec in (args.sink or ["console"])
     ]

@@ -164,8 +164,7 @@ def parse_sink(spec: str, *, webhook_secret: bytes | None = None, webhook_timeou
     if kind == "webhook" and target:
         if not webhook_secret:
             raise ConfigError(
-                "a webhook sink needs a signing secret: set LENS_ALERTS_WEBHOOK_SECRET "
-                "(or pass --webhook-secret-env NAME of the variable holding it)"
+                "a webhook sink needs a signing secret: set LENS_ALERTS_WEBHOOK_SECRET"
             )
         return WebhookSink(target, webhook_secret, timeout_s=webhook_timeout_s)
     raise ConfigError(

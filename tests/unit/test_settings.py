@@ -153,3 +153,10 @@ def test_an_invalid_worker_flag_raises_config_error_naming_the_field(clean_lens_
 def test_a_blank_cluster_model_variable_means_no_file(clean_lens_env, monkeypatch):
     monkeypatch.setenv("LENS_CLUSTER_MODEL", "")
     assert load_settings().cluster_model is None
+
+
+def test_webhook_secret_is_read_from_the_environment_and_never_printed(clean_lens_env, monkeypatch):
+    monkeypatch.setenv("LENS_ALERTS_WEBHOOK_SECRET", "s3cret-value")
+    settings = load_settings()
+    assert settings.alerts_webhook_secret.get_secret_value() == "s3cret-value"
+    assert "s3cret-value" not in repr(settings) and "s3cret-value" not in str(settings)

@@ -7,6 +7,7 @@ import yaml
 from lens.cli import alerts as alerts_cli
 from lens.cli import pos as pos_cli
 from lens.errors import LensError
+from lens.settings import LensSettings
 
 ROOT = Path(__file__).resolve().parents[4]
 
@@ -22,15 +23,17 @@ def parse(*argv):
 def test_serve_defaults_and_repeatable_sinks():
     args = parse("alerts", "serve", "--sink", "console", "--sink", "jsonl:/tmp/a.jsonl", "--sink", "webhook:http://h/x")
     assert args.sink == ["console", "jsonl:/tmp/a.jsonl", "webhook:http://h/x"]
-    assert args.max_attempts == 5 and args.webhook_secret_env == "LENS_ALERTS_WEBHOOK_SECRET"
+    assert args.max_attempts == 5
     assert parse("alerts", "tail", "--from-beginning", "--type", "stockout").from_beginning
 
 
 def test_metrics_port_matches_the_prometheus_scrape_target():
     config = yaml.safe_load((ROOT / "deploy" / "prometheus" / "prometheus.yml").read_text())
     (job,) = [j for j in config["scrape_configs"] if j["job_name"] == "lens-alert-subscriber"]
-    assert job["static_configs"][0]["targets"] == [f"alert-subscriber:{alerts_cli.DEFAULT_METRICS_PORT}"]
-    assert alerts_cli.DEFAULT_METRICS_HOST == "127.0.0.1"
+    defaults = LensSettings.model_fields
+    port = defaults["alerts_metrics_port"].default
+    assert job["static_configs"][0]["targets"] == [f"alert-subscriber:{port}"]
+    assert defaults["alerts_metrics_host"].default == "127.0.0.1"
 
 
 def test_pos_commands_parse():
@@ -44,12 +47,11 @@ def test_pos_commands_parse():
     (["pos", "replay", "--data", "x.csv", "--speed", "fast"], "--speed"),
     (["resupply", "load", "/nonexistent.csv"], "no such file"),
     (["alerts", "serve", "--sink", "smoke-signals"], "console, jsonl:PATH or webhook:URL"),
-    (["alerts", "serve", "--sink", "webhook:http://h/x", "--webhook-secret-env", "LENS_TEST_UNSET_SECRET"], "signing secret"),
+    (["alerts", "serve", "--sink", "webhook:http://h/x"], "signing secret"),
 ])
-def test_bad_input_fails_before_touching_kafka(argv, message, monkeypatch):
+def test_bad_input_fails_before_touching_kafka(argv, message, clean_lens_env):
     from lens.settings import load_settings
 
-    monkeypatch.delenv("LENS_TEST_UNSET_SECRET", raising=False)
     args = parse(*argv)
     with pytest.raises(LensError, match=message):
         args.handler(args, load_settings(kafka_bootstrap="127.0.0.1:1"))
