@@ -1,9 +1,11 @@
 """Model resolution for ``lens eval`` and ``lens predict``: a model name -> a fresh Recommender.
 
-The one place that knows where models come from. Today: the baselines registry. LENS models
-(by name or saved-model directory) resolve here too once they exist.
+The one place that knows where models come from: a baseline name (``lens.baselines``), a LENS
+architecture name (``lens1000``, ``lens2000``, ...: trained inside ``fit``), or the directory of a
+trained LENS run (``lens train --out DIR``: ``fit`` keeps it as it is).
 """
 
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 from lens.errors import ConfigError
@@ -15,13 +17,18 @@ __all__ = ["resolve_model"]
 
 
 def resolve_model(name: str) -> "Recommender":
-    """A new, unfitted model called ``name``; ConfigError listing the known names otherwise."""
+    """A new model called ``name``; ConfigError listing the known names otherwise."""
     from lens.baselines import BASELINES
+    from lens.model import CONFIGS, LensRecommender
 
-    try:
-        factory = BASELINES[name]
-    except KeyError:
-        raise ConfigError(
-            f"unknown model {name!r}; use one of {', '.join(sorted(BASELINES))}."
-        ) from None
-    return factory()
+    if Path(name).is_dir():
+        return LensRecommender.load(name)
+    if name in BASELINES:
+        return BASELINES[name]()
+    if name in CONFIGS:
+        return LensRecommender(CONFIGS[name])
+    raise ConfigError(
+        f"unknown model {name!r}: use a trained LENS run directory (lens train --out DIR), "
+        f"a LENS architecture ({', '.join(sorted(CONFIGS))}) or a baseline "
+        f"({', '.join(sorted(BASELINES))})."
+    )

@@ -8,7 +8,7 @@ def test_help_lists_every_command(capsys):
         main(["--help"])
     assert exit_info.value.code == 0
     out = capsys.readouterr().out
-    for command in ("stack", "demo"):
+    for command in ("stack", "demo", "data", "train", "eval", "predict", "serve", "worker", "pos", "alerts"):
         assert command in out
     assert "LENS_" in out
 

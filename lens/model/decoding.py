@@ -1,0 +1,138 @@
+"""In-graph decoding of the next basket: greedy and beam search, fixed-length (unrolled) loops.
+
+Both never repeat an item (emitted classes are masked), never emit OOV (class 1), emit at least one
+item (end-of-basket is masked at the first step), and stop at end-of-basket or after ``max_items``.
+
+Output (dict of tensors, B customers, D' = max_items, K = ranking_size):
+  items       int32   [B, D']  vocabulary ids in decoding order, 0 after the basket ended
+  scores      float32 [B, D']  p(item | previous items, funnel) at the step it was emitted
+  quantities  float32 [B, D']  predicted units (expm1 of the quantity head), 0 after the end
+  sizes       int32   [B]      items in the basket
+  ranking     int32   [B, K]   vocabulary ids, best first
+  ranking_scores float32 [B, K]
+
+The ranking: for every item, the highest probability the decoder gave it at any step of the decoded
+path (steps before the basket ended; the item is not masked at the step it is emitted). Items of the
+basket therefore rank high, followed by the runners-up of every step.
+"""
+
+import tensorflow as tf
+
+__all__ = ["beam_search", "decode", "greedy_decode"]
+
+_NEG = -1e9
+
+
+def _step_mask(num_classes: int, step: int):
+    """[C] additive mask: OOV always, end-of-basket at the first step."""
+    mask = tf.one_hot(1, num_classes, on_value=_NEG, off_value=0.0)
+    if step == 0:
+        mask += tf.one_hot(0, num_classes, on_value=_NEG, off_value=0.0)
+    return mask
+
+
+def greedy_decode(model, encoding, max_items: int, ranking_size: int) -> dict:
+    """encoding [B, H] -> decoded baskets (see the module docstring)."""
+    nsd, embed = model.nsd, model.item_embedding
+    num_classes = nsd.num_classes
+    batch = tf.shape(encoding)[0]
+    states = nsd.initial_states(encoding)
+    token = tf.zeros([batch], tf.int32)
+    emitted = tf.zeros([batch, num_classes])  # 1 where already in the basket
+    active = tf.ones([batch], tf.bool)
+    best = tf.zeros([batch, num_classes])  # running max probability per class
+    items, scores, quantities = [], [], []
+    for step in range(max_items):
+        logits, output, states = nsd.step(encoding, embed(token), states)  # [B, C]
+        logits = logits + _step_mask(num_classes, step) + emitted * _NEG
+        probs = tf.nn.softmax(logits)  # [B, C]
+        token = tf.argmax(probs, axis=-1, output_type=tf.int32)
+        token = tf.where(active, token, 0)
+        best = tf.where(active[:, None], tf.maximum(best, probs), best)
+        active = active & (token > 0)
+        score = tf.gather(probs, token, batch_dims=1)
+        qty = tf.math.expm1(tf.nn.relu(nsd.quantity(output, embed(token))))
+        items.append(token)
+        scores.append(tf.where(active, score, 0.0))
+        quantities.append(tf.where(active, qty, 0.0))
+        emitted = tf.maximum(emitted, tf.one_hot(token, num_classes))
+    return _finish(items, scores, quantities, best, ranking_size)
+
+
+def beam_search(model, encoding, max_items: int, ranking_size: int, beam_width: int) -> dict:
+    """encoding [B, H] -> the most likely basket (sum of log-probabilities, end-of-basket
+    included) among ``beam_width`` beams; outputs as greedy_decode."""
+    nsd, embed = model.nsd, model.item_embedding
+    num_classes, width = nsd.num_classes, beam_width
+    batch = tf.shape(encoding)[0]
+    flat = lambda x: tf.reshape(x, tf.concat([[batch * width], tf.shape(x)[2:]], 0))  # noqa: E731
+    enc = tf.repeat(encoding, width, axis=0)  # [B*W, H]
+    states = nsd.initial_states(enc)
+    token = tf.zeros([batch, width], tf.int32)
+    beam_score = tf.tile(
+        tf.concat([[0.0], tf.fill([width - 1], _NEG)], 0)[None, :], [batch, 1]
+    )  # [B, W]: only beam 0 is alive at first
+    emitted = tf.zeros([batch, width, num_classes])
+    active = tf.ones([batch, width], tf.bool)
+    best = tf.zeros([batch, width, num_classes])
+    items = tf.zeros([batch, width, 0], tf.int32)
+    scores = tf.zeros([batch, width, 0])
+    quantities = tf.zeros([batch, width, 0])
+    stay = tf.one_hot(0, num_classes, on_value=0.0, off_value=_NEG)  # a finished beam stays
+    for step in range(max_items):
+        logits, output, states = nsd.step(enc, embed(tf.reshape(token, [-1])), states)
+        logits = tf.reshape(logits, [batch, width, num_classes])
+        logits = logits + _step_mask(num_classes, step) + emitted * _NEG
+        log_probs = tf.nn.log_softmax(logits)  # [B, W, C]
+        probs = tf.exp(log_probs)
+        log_probs = tf.where(active[:, :, None], log_probs, stay)
+        total = tf.reshape(beam_score[:, :, None] + log_probs, [batch, width * num_classes])
+        beam_score, index = tf.math.top_k(total, k=width)  # [B, W]
+        parent, token = index // num_classes, index % num_classes
+        regather = lambda x: tf.gather(x, parent, batch_dims=1)  # noqa: E731
+        was_active = regather(active)
+        probs, emitted, best = regather(probs), regather(emitted), regather(best)
+        items, scores, quantities = regather(items), regather(scores), regather(quantities)
+        rows = tf.reshape(tf.range(batch)[:, None] * width + parent, [-1])  # [B*W]
+        states = [[tf.gather(h, rows), tf.gather(c, rows)] for h, c in states]
+        output = tf.gather(output, rows)
+        best = tf.where(was_active[:, :, None], tf.maximum(best, probs), best)
+        active = was_active & (token > 0)
+        token = tf.where(was_active, token, 0)
+        score = tf.gather(probs, token, batch_dims=2)
+        qty = tf.math.expm1(tf.nn.relu(nsd.quantity(output, embed(tf.reshape(token, [-1])))))
+        qty = tf.reshape(qty, [batch, width])
+        items = tf.concat([items, token[:, :, None]], axis=2)
+        scores = tf.concat([scores, tf.where(active, score, 0.0)[:, :, None]], axis=2)
+        quantities = tf.concat([quantities, tf.where(active, qty, 0.0)[:, :, None]], axis=2)
+        emitted = tf.maximum(emitted, tf.one_hot(token, num_classes))
+    choice = tf.argmax(beam_score, axis=1, output_type=tf.int32)  # [B]
+    pick = lambda x: tf.gather(x, choice, batch_dims=1)  # noqa: E731
+    items, scores, quantities, best = pick(items), pick(scores), pick(quantities), pick(best)
+    return _finish(tf.unstack(items, max_items, axis=1), tf.unstack(scores, max_items, axis=1),
+                   tf.unstack(quantities, max_items, axis=1), best, ranking_size)
+
+
+def _finish(items, scores, quantities, best, ranking_size: int) -> dict:
+    items = tf.stack(items, axis=1)  # [B, D']
+    # Classes 0 (end-of-basket) and 1 (OOV) never rank.
+    num_classes = tf.shape(best)[1]
+    best = best + tf.concat([tf.fill([2], -1.0), tf.zeros([num_classes - 2])], 0)[None, :]
+    ranking_scores, ranking = tf.math.top_k(best, k=ranking_size)
+    return {
+        "items": items,
+        "scores": tf.stack(scores, axis=1),
+        "quantities": tf.stack(quantities, axis=1),
+        "sizes": tf.reduce_sum(tf.cast(items > 0, tf.int32), axis=1),
+        "ranking": ranking,
+        "ranking_scores": tf.maximum(ranking_scores, 0.0),
+    }
+
+
+def decode(model, encoding, max_items: int, ranking_size: int, beam_width: int = 1) -> dict:
+    """Greedy when ``beam_width`` is 1, else beam search. ``ranking_size`` is capped at the
+    number of item classes."""
+    ranking_size = min(ranking_size, model.nsd.num_classes - 2)
+    if beam_width <= 1:
+        return greedy_decode(model, encoding, max_items, ranking_size)
+    return beam_search(model, encoding, max_items, ranking_size, beam_width)

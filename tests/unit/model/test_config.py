@@ -1,0 +1,28 @@
+import dataclasses
+
+import pytest
+
+from lens.errors import ConfigError
+from lens.model.config import CONFIGS, LensConfig, get_config
+
+
+def test_presets_follow_table_1_of_the_paper():
+    lens1000, lens2000 = CONFIGS["lens1000"], CONFIGS["lens2000"]
+    assert (lens1000.sce_units, lens1000.fbe_units, lens1000.nsd_units) == ((64,), (256,), (512,))
+    assert (lens2000.sce_units, lens2000.fbe_units, lens2000.nsd_units) == ((256,), (256, 256), (512, 128))
+    assert lens1000.fbe_bidirectional and lens2000.fbe_bidirectional
+    assert lens1000.fbe_output_dim == 512  # forward + backward states of 256
+
+
+def test_config_is_frozen_and_round_trips():
+    config = CONFIGS["tiny"]
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        config.name = "x"
+    assert LensConfig.from_dict(config.to_dict()) == config
+
+
+def test_bad_settings_raise_config_errors():
+    with pytest.raises(ConfigError, match="time_loss"):
+        LensConfig(time_loss="huber")
+    with pytest.raises(ConfigError, match="lens1000"):
+        get_config("lens3000")

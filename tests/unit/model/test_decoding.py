@@ -1,0 +1,53 @@
+"""Decoding with hand-set output biases: the decoder's logits are then the same at every step
+(output kernel = 0), so the emitted sequence follows from the masking rules alone."""
+
+import numpy as np
+import pytest
+
+from lens.model.dataset import pad_histories
+from lens.model.decoding import decode
+
+A, B = 5, 3  # two item classes
+
+
+def force_bias(model, values: dict[int, float]) -> None:
+    layer = model.nsd.output_layer
+    layer.kernel.assign(np.zeros(layer.kernel.shape, np.float32))
+    bias = np.zeros(layer.bias.shape, np.float32)
+    for index, value in values.items():
+        bias[index] = value
+    layer.bias.assign(bias)
+
+
+@pytest.fixture
+def encoding(model, funnels, vocabulary, users, config):
+    return model.funnel_embedding(**pad_histories(funnels, vocabulary, users, config))
+
+
+@pytest.mark.parametrize("beam_width", [1, 3])
+def test_decoding_stops_at_end_of_basket(model, encoding, beam_width):
+    # Step 0 cannot end the basket -> A; A is then masked -> B (9 > 8); then end-of-basket (8).
+    # Beam: log p([A, B, end]) = log pA + log 0.73 + log 0.99 beats [A, end] = log pA + log 0.27.
+    force_bias(model, {A: 10.0, B: 9.0, 0: 8.0})
+    out = decode(model, encoding, max_items=5, ranking_size=4, beam_width=beam_width)
+    assert out["items"].numpy().tolist() == [[A, B, 0, 0, 0]] * 4
+    assert out["sizes"].numpy().tolist() == [2] * 4
+    scores = out["scores"].numpy()
+    assert (scores[:, :2] > 0.5).all() and (scores[:, 2:] == 0).all()
+    assert (out["quantities"].numpy()[:, 2:] == 0).all()
+    assert out["ranking"].numpy()[:, :2].tolist() == [[A, B]] * 4
+
+
+@pytest.mark.parametrize("beam_width", [1, 3])
+def test_decoding_never_repeats_nor_emits_oov(model, encoding, beam_width):
+    # A dominates and OOV (class 1) even more; end-of-basket is never likely: 5 distinct items.
+    force_bias(model, {A: 10.0, 1: 20.0, 0: -10.0})
+    out = decode(model, encoding, max_items=5, ranking_size=4, beam_width=beam_width)
+    items = out["items"].numpy()
+    assert items.shape == (4, 5)
+    for row in items:
+        assert row[0] == A
+        assert len(set(row.tolist())) == 5 and 0 not in row and 1 not in row
+    ranking = out["ranking"].numpy()
+    assert not np.isin(ranking, [0, 1]).any()
+    assert all(len(set(row)) == len(row) for row in ranking.tolist())
