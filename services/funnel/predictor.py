@@ -13,9 +13,8 @@ S = max_sessions and L = max_basket_items (read from the server's signature meta
     session_count    int32   [B]
     customer_id      string  [B]
 
-``serving_inputs`` builds them with the batch feature code (``lens.data.features``), so serving
-sees the same features as training. It belongs with the model code (``lens.model``); it lives
-here until the model package offers it, and ``ModelPredictor`` takes any encoder with this shape.
+``serving_inputs`` builds them with the model package's encoder (``lens.model.export``), so
+serving sees the same features as training; ``ModelPredictor`` takes any encoder with this shape.
 
 Outputs read: ``next_basket`` (items, item_scores, quantities, basket_size, ranking,
 ranking_scores, days_to_next); when a model's next_basket has no days_to_next, ``time_to_next``
@@ -32,7 +31,7 @@ from typing import Protocol
 import numpy as np
 
 from lens import v1
-from lens.data.features import FEATURE_NAMES, session_features
+from lens.model.export import serving_inputs as model_serving_inputs
 from lens.stream import FunnelState
 from lens.stream.event_time import to_timestamp
 from services.funnel.metrics import FunnelMetrics
@@ -70,27 +69,12 @@ class Forecast:
 def serving_inputs(
     states: Sequence[FunnelState], max_sessions: int, max_items: int
 ) -> dict[str, np.ndarray]:
-    """Padded signature inputs for customers with >= 1 kept session (see the module docstring)."""
-    B, S, L, F = len(states), max_sessions, max_items, len(FEATURE_NAMES)
-    items = np.full((B, S, L), b"", dtype=object)  # [B, S, L]
-    features = np.zeros((B, S, F), np.float32)  # [B, S, F]
-    counts = np.zeros(B, np.int32)  # [B]
-    customers = np.array([s.customer_id.encode() for s in states], dtype=object)  # [B]
-    for b, state in enumerate(states):
-        baskets = state.baskets()
-        matrix = session_features(baskets).as_matrix()[-S:]  # [<=S, F]
-        funnel = baskets[-S:]
-        counts[b] = len(funnel)
-        features[b, : len(funnel)] = matrix
-        for s, basket in enumerate(funnel):
-            for i, product in enumerate(basket.items[:L]):
-                items[b, s, i] = product.encode()
-    return {
-        "session_items": items,
-        "session_features": features,
-        "session_count": counts,
-        "customer_id": customers,
-    }
+    """Padded signature inputs for distinct customers with >= 1 kept session: the model
+    package's encoder (``lens.model.export.serving_inputs``) over each state's kept baskets."""
+    histories = {state.customer_id: state.baskets() for state in states}
+    if len(histories) != len(states):
+        raise ValueError("serving_inputs: one state per customer in a batch")
+    return model_serving_inputs(histories, max_sessions, max_items)
 
 
 def _text(value) -> str:
