@@ -45,7 +45,7 @@ $(PROMETHEUS):
 	apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq prometheus >/dev/null
 
 demo: setup
-	$(VENV)/bin/lens demo
+	$(VENV)/bin/lens demo $(if $(FOLLOW),--follow)
 
 test: setup
 	$(PY) -m pytest tests

@@ -131,7 +131,8 @@ class PosPublisher:
                     "bootstrap.servers": bootstrap,
                     "enable.idempotence": True,  # acks=all, no duplicates or reordering on retry
                     "linger.ms": 20,
-                    "compression.type": "lz4",
+                    # gzip: every consumer reads it (aiokafka needs an extra package for lz4).
+                    "compression.type": "gzip",
                     "client.id": "lens-pos",
                 }
             )
