@@ -89,6 +89,9 @@ class LensSettings(BaseSettings):
     anomaly_min_history: int = Field(
         30, ge=1, description="Sessions a behaviour cluster needs before it can alert."
     )
+    anomaly_threshold: float = Field(
+        3.5, gt=0, description="dB (robust z of dA within the cluster) above which a session alerts."
+    )
     stockout_days: int = Field(7, ge=1, description="Algorithm 2 (stock-out) horizon in days.")
     alerts_group: str = Field(
         "lens-alert-subscriber", min_length=1, description="Consumer group of `lens alerts serve`."

@@ -51,6 +51,10 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                         default=None,
                         help="sessions a cluster needs before it can alert "
                         "(env LENS_ANOMALY_MIN_HISTORY, default 30)")
+    parser.add_argument("--anomaly-threshold", dest="anomaly_threshold", type=float,
+                        default=None,
+                        help="dB (robust z of dA within the cluster) above which a session "
+                        "alerts (env LENS_ANOMALY_THRESHOLD, default 3.5)")
     parser.add_argument("--clusters", dest="cluster_model", type=Path, default=None,
                         metavar="PATH",
                         help="behaviour clusters (a lens.anomaly.ClusterModel file) for "

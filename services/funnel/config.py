@@ -43,7 +43,7 @@ class FunnelServiceConfig:
     cluster_model_path: a ``lens.anomaly.ClusterModel`` file (fk of Algorithm 1); None = every
       customer in one cluster (-1) [``cluster_model``].
     sessionizer: inactivity timeout [``funnel_inactivity_timeout_s``].
-    anomaly: minimum history [``anomaly_min_history``].
+    anomaly: threshold and minimum history [``anomaly_threshold``, ``anomaly_min_history``].
     stockout: horizon [``stockout_days``].
     web_bind: address the web server binds to (127.0.0.1 locally).
     max_in_flight: prediction calls in flight per worker.
@@ -106,7 +106,9 @@ class FunnelServiceConfig:
             ),
             # the window must hold the history a cluster needs before it may alert
             anomaly=AnomalyConfig(
-                min_history=min_history, window=max(AnomalyConfig().window, min_history)
+                threshold=settings.anomaly_threshold,
+                min_history=min_history,
+                window=max(AnomalyConfig().window, min_history),
             ),
             stockout=StockoutConfig(n_days=settings.stockout_days),
         )
