@@ -13,6 +13,10 @@ Everything is keyed by one store, so the service can partition stock-out aggrega
   change (still short: new revision; recovered then short again: new revision).
 - ``expire_before(day)``: drops cells of past days (bounds the state; call it with the
   event-time watermark's date).
+- Plan coverage: a day the store's resupply plan has no row for is unknown supply, not zero
+  supply, so its cells never alert; once the plan covers a day (any product), a product without
+  a row that day gets nothing (R = -demand). Cells of a day wait for its plan and are checked
+  when the first row for that day arrives.
 
 State (``to_dict``): per contributor ~40 bytes + ~30 per cell; per cell of demand, resupply and
 alert memory ~40 bytes each. Quantities are integer micro-units (exact in any order).
@@ -47,6 +51,11 @@ class StoreStockout:
     cell_source: dict[Cell, tuple[int, str, int, str]] = field(default_factory=dict)
     alerted: dict[Cell, tuple[int, int]] = field(default_factory=dict)  # cell -> (demand, resupply)
     revisions: dict[Cell, int] = field(default_factory=dict)
+    # days with at least one resupply row (derived from ``resupply``, so not serialised)
+    planned_days: set[str] = field(default_factory=set)
+
+    def __post_init__(self) -> None:
+        self.planned_days.update(day for _, day in self.resupply)
 
     # -- updates ------------------------------------------------------------------------------
 
@@ -82,7 +91,10 @@ class StoreStockout:
         if self.resupply.get(cell) == micro:
             return []
         self.resupply[cell] = micro
-        return self._check({cell})
+        if day in self.planned_days:
+            return self._check({cell})
+        self.planned_days.add(day)
+        return self._check({cell} | {c for c in self.demand if c[1] == day})
 
     def on_resupply(self, resupply: v1.Resupply) -> list[v1.StockoutAlert]:
         if resupply.store_id != self.store_id:
@@ -102,6 +114,7 @@ class StoreStockout:
         for table in (self.demand, self.resupply, self.cell_source, self.alerted, self.revisions):
             for cell in [c for c in table if c[1] < day]:
                 del table[cell]
+        self.planned_days = {d for d in self.planned_days if d >= day}
 
     # -- queries ------------------------------------------------------------------------------
 
@@ -111,9 +124,12 @@ class StoreStockout:
         return (self.resupply.get(cell, 0) - self.demand.get(cell, 0)) / MICRO
 
     def shortfalls(self) -> list[tuple[str, str, float]]:
-        """Every cell with R < 0 now: (product, day, shortfall), by day then product."""
+        """Every cell of a planned day with R < 0 now: (product, day, shortfall), by day then
+        product."""
         found = []
         for cell, d in self.demand.items():
+            if cell[1] not in self.planned_days:
+                continue
             r = self.resupply.get(cell, 0)
             if d - r > to_micro(self.config.min_shortfall):
                 found.append((cell[0], cell[1], (d - r) / MICRO))
@@ -132,7 +148,7 @@ class StoreStockout:
         alerts = []
         for cell in sorted(cells, key=lambda c: (c[1], c[0])):
             d, r = self.demand.get(cell, 0), self.resupply.get(cell, 0)
-            if d - r <= to_micro(self.config.min_shortfall):
+            if cell[1] not in self.planned_days or d - r <= to_micro(self.config.min_shortfall):
                 self.alerted.pop(cell, None)
                 continue
             if self.alerted.get(cell) == (d, r):

@@ -190,6 +190,11 @@ class PredictionDispatcher:
     backing off; on success ``publish(forecast, partition)`` sends it; on failure the error is
     counted and the customer becomes due again after ``retry_s`` (doubling per failure, up to
     16x). The sweep asks ``due(customer)`` for the customers still pending.
+
+    A published prediction clears the customer's pending mark only when the worker reads it back
+    from ``lens.predictions``; until then the customer is not due again for ``readback_s``, or
+    every sweep would predict it once more (a flood when the sweep is short or the topic lags).
+    After ``readback_s`` without the read-back (a lost send) it is due again.
     """
 
     def __init__(
@@ -200,20 +205,28 @@ class PredictionDispatcher:
         metrics: FunnelMetrics | None = None,
         max_in_flight: int = 256,
         retry_s: float = 5.0,
+        readback_s: float = 60.0,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self.predictor = predictor
         self.publish = publish
         self.metrics = metrics
         self.retry_s = retry_s
+        self.readback_s = readback_s
         self.clock = clock
         self._slots = asyncio.Semaphore(max_in_flight)
         self._in_flight: dict[str, asyncio.Task] = {}
         self._retry_at: dict[str, tuple[float, int]] = {}  # customer -> (monotonic time, failures)
+        self._published: dict[str, float] = {}  # customer -> monotonic time of its last publish
 
     def due(self, customer_id: str) -> bool:
         if customer_id in self._in_flight:
             return False
+        published = self._published.get(customer_id)
+        if published is not None:
+            if self.clock() < published + self.readback_s:
+                return False
+            del self._published[customer_id]
         retry = self._retry_at.get(customer_id)
         return retry is None or self.clock() >= retry[0]
 
@@ -248,8 +261,16 @@ class PredictionDispatcher:
                 self.metrics.prediction_latency.observe(time.perf_counter() - start)
             self._retry_at.pop(customer, None)
         await self.publish(forecast, partition)
+        self._remember_published(customer)
         if self.metrics is not None:
             self.metrics.predictions.inc()
+
+    def _remember_published(self, customer: str) -> None:
+        now = self.clock()
+        if len(self._published) >= 4096:  # bound the memory: forget marks that have expired
+            self._published = {c: t for c, t in self._published.items()
+                               if now < t + self.readback_s}
+        self._published[customer] = now
 
     async def close(self) -> None:
         tasks = list(self._in_flight.values())

@@ -97,6 +97,20 @@ def test_alerts_once_per_cell_until_its_values_change():
     assert (third.alert_id, third.resupply_quantity, third.shortfall) == ("s1:p1:2024-03-06:3", 4.0, 2.0)
 
 
+def test_days_outside_the_resupply_plan_never_alert_until_the_plan_covers_them():
+    monitor = StockoutMonitor()
+    assert monitor.on_prediction(pred("c1", "s1", [("p1", 3)])) == []  # D2 unplanned: unknown
+    assert monitor.store("s1").shortfalls() == []
+    # the first row for D2 (another product) puts D2 in the plan: p1 gets nothing that day
+    (alert,) = monitor.on_resupply(resupply("s1", "p9", D2, 1))
+    assert (alert.product_id, alert.day, alert.shortfall) == ("p1", D2, 3.0)
+    assert monitor.store("s1").shortfalls() == [("p1", D2, 3.0)]
+    restored = StockoutMonitor.from_dict(monitor.to_dict(), monitor.config)
+    assert restored.store("s1").planned_days == {D2}
+    monitor.expire_before("2024-03-07")
+    assert monitor.store("s1").planned_days == set()
+
+
 def test_quantities_add_and_subtract_exactly():
     store = StockoutMonitor()
     for i in range(10):

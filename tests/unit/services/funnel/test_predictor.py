@@ -151,6 +151,30 @@ def test_dispatcher_retries_after_failures_and_counts_them():
     assert metrics.predictions._value.get() == 1
 
 
+def test_dispatcher_does_not_repredict_a_published_customer_until_readback_times_out():
+    published = []
+    now = [0.0]
+
+    async def publish(forecast, partition):
+        published.append(forecast.prediction.prediction_id)
+
+    async def main():
+        dispatcher = PredictionDispatcher(
+            ModelPredictor(FakeClient()), publish, readback_s=30.0, clock=lambda: now[0]
+        )
+        state = state_with_sessions()
+        dispatcher.submit(state, 0)
+        await asyncio.sleep(0.05)
+        assert published == ["c1:2"]
+        now[0] = 29.0
+        assert not dispatcher.due("c1")  # published, not read back yet: the sweep must wait
+        now[0] = 30.0
+        assert dispatcher.due("c1")  # never read back: lost, predict again
+        await dispatcher.close()
+
+    asyncio.run(main())
+
+
 def test_model_predictor_assigns_the_nearest_cluster():
     from lens.anomaly import ClusterModel
 
