@@ -5,7 +5,7 @@ From a fresh clone it builds, once, under ``<run dir>/demo``: a small synthetic 
 (``lens train --export``). Then it starts the pipeline: Kafka (a local broker with its own
 storage under ``<run dir>/demo/live``, unless ``LENS_KAFKA_BOOTSTRAP`` is set), the model server
 (``lens serve``), a funnel worker (``lens worker funnel``) and an alert subscriber (``lens alerts
-serve``, console + JSONL), loads the resupply plan, replays the transactions at full speed, shows
+serve``, console + JSONL), loads the resupply plan, replays the transactions (a day every 2 s), shows
 predictions and alerts as they happen and, once every basket has been sessionized and predicted
 (bounded wait), prints a summary, compares the alerts with the planted ground truth and stops
 everything it started. ``follow=True`` keeps the stack up until Ctrl-C.
@@ -45,6 +45,9 @@ class DemoConfig:
     epochs: int = 12
     anomaly_min_history: int = 20
     stockout_days: int = 7
+    # A day of transactions every 2 s: each customer's prediction is back before their next
+    # basket, so Algorithm 1 compares every session with the prediction made just before it.
+    replay_speed: float = 43_200.0
     catch_up_timeout_s: float = 360.0
     start_timeout_s: float = 240.0
     show_predictions: int = 8
@@ -332,9 +335,9 @@ def run_demo(
         say("loading the resupply plan ...")
         say(f"  {_load_resupplies(bootstrap, demo_dir / 'resupplies.csv')}")
         baskets = _count_baskets(demo_dir / "transactions.csv")
-        say(f"replaying {baskets} baskets at full speed ...")
+        say(f"replaying {baskets} baskets, a day every {86_400 / config.replay_speed:.1f}s ...")
         began = time.monotonic()
-        say(f"  {_replay(bootstrap, demo_dir / 'transactions.csv')}")
+        say(f"  {_replay(bootstrap, demo_dir / 'transactions.csv', config.replay_speed)}")
         replayed_s = time.monotonic() - began
 
         say("waiting for the worker to close every basket and predict ...")
@@ -453,14 +456,14 @@ def _load_resupplies(bootstrap: str, path: Path) -> str:
     return f"published {count} resupply records to {INVENTORY_RESUPPLIES.name}"
 
 
-def _replay(bootstrap: str, path: Path) -> str:
+def _replay(bootstrap: str, path: Path, speed: float) -> str:
     from lens.data.loaders import load_funnels
-    from services.pos import PosPublisher, baskets_in_time_order, parse_speed, replay
+    from services.pos import PosPublisher, baskets_in_time_order, replay
 
     baskets = baskets_in_time_order(load_funnels(path).funnels)
     with PosPublisher(bootstrap) as publisher:
-        stats = replay(baskets, publisher, speed=parse_speed("max"), restamp=False,
-                       duration_s=None, progress=False)
+        stats = replay(baskets, publisher, speed=speed, restamp=False, duration_s=None,
+                       progress=False)
     return stats.summary()
 
 
