@@ -6,9 +6,9 @@ increasing priority: defaults, ``LENS_*`` environment variables, and explicit ov
 """
 
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
-from pydantic import Field, SecretStr, ValidationError, field_validator
+from pydantic import Field, SecretStr, ValidationError, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from lens.errors import ConfigError
@@ -28,6 +28,23 @@ class LensSettings(BaseSettings):
         None,
         description="bootstrap.servers of an existing Kafka cluster. When set, LENS uses it "
         "and starts no local broker.",
+    )
+    kafka_security_protocol: Literal["PLAINTEXT", "SSL", "SASL_PLAINTEXT", "SASL_SSL"] = Field(
+        "PLAINTEXT", description="security.protocol of every Kafka client LENS builds."
+    )
+    kafka_sasl_mechanism: Literal["PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-512"] = Field(
+        "PLAIN", description="SASL mechanism with SASL_PLAINTEXT or SASL_SSL."
+    )
+    kafka_sasl_username: str | None = Field(
+        None, description="SASL user; required with SASL_PLAINTEXT or SASL_SSL."
+    )
+    kafka_sasl_password: SecretStr | None = Field(
+        None, description="SASL password; required with SASL_PLAINTEXT or SASL_SSL; never logged."
+    )
+    kafka_ssl_cafile: Path | None = Field(
+        None,
+        description="PEM file of the CA that signed the brokers' certificates (SSL, SASL_SSL); "
+        "unset = the system's CAs.",
     )
     kafka_host: str = Field("127.0.0.1", description="Address the local broker binds to.")
     kafka_port: int = Field(9092, ge=1, le=65535, description="Local broker's client port.")
@@ -89,6 +106,10 @@ class LensSettings(BaseSettings):
     anomaly_min_history: int = Field(
         30, ge=1, description="Sessions a behaviour cluster needs before it can alert."
     )
+    anomaly_min_sessions: int = Field(
+        4, ge=1, description="Sessions a customer's prediction must have seen before the next "
+        "session is scored (Algorithm 1)."
+    )
     anomaly_threshold: float = Field(
         3.5, gt=0, description="dB (robust z of dA within the cluster) above which a session alerts."
     )
@@ -106,11 +127,25 @@ class LensSettings(BaseSettings):
         None, description="Shared secret that signs webhook deliveries (HMAC-SHA256)."
     )
 
-    @field_validator("cluster_model", mode="before")
+    @field_validator("cluster_model", "kafka_ssl_cafile", mode="before")
     @classmethod
     def _empty_path_is_unset(cls, value: Any) -> Any:
-        """``LENS_CLUSTER_MODEL=""`` (e.g. a compose file's blank) means no file, not ``.``."""
+        """A blank path variable (e.g. a compose file's ``LENS_CLUSTER_MODEL=""``) means no file,
+        not ``.``."""
         return None if value == "" else value
+
+    @model_validator(mode="after")
+    def _sasl_needs_credentials(self) -> "LensSettings":
+        if self.kafka_security_protocol.startswith("SASL_") and not (
+            self.kafka_sasl_username
+            and self.kafka_sasl_password
+            and self.kafka_sasl_password.get_secret_value()
+        ):
+            raise ValueError(
+                f"kafka_security_protocol={self.kafka_security_protocol} needs "
+                "LENS_KAFKA_SASL_USERNAME and LENS_KAFKA_SASL_PASSWORD"
+            )
+        return self
 
     @property
     def bootstrap_servers(self) -> str:

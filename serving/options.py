@@ -34,8 +34,11 @@ class ServerOptions:
     metrics_port: int | None = None
     model_base_path_prefix_map: tuple[str, ...] = field(default_factory=tuple)
     grace_period_s: float = 10.0
+    max_request_bytes: int = 64 * 1024 * 1024
 
     def __post_init__(self) -> None:
+        if self.max_request_bytes < 1:
+            raise ConfigError(f"--max_request_bytes must be >= 1, got {self.max_request_bytes}")
         if bool(self.model_base_path) == bool(self.model_config_file):
             raise ConfigError(
                 "give exactly one of --model_base_path (with --model_name) or --model_config_file"
@@ -95,6 +98,11 @@ def add_flags(parser: argparse.ArgumentParser) -> None:
     )
     lens.add_argument("--grace_period_s", type=float, default=10.0,
                       help="on SIGTERM/SIGINT, how long calls in flight may take to finish")
+    lens.add_argument(
+        "--max_request_bytes", type=int, default=64 * 1024 * 1024,
+        help="largest request message accepted (default 64 MiB); larger ones are refused with "
+        "RESOURCE_EXHAUSTED before they are parsed",
+    )
 
 
 def options_from_args(args: argparse.Namespace) -> ServerOptions:
@@ -115,4 +123,5 @@ def options_from_args(args: argparse.Namespace) -> ServerOptions:
         metrics_port=args.metrics_port,
         model_base_path_prefix_map=tuple(args.model_base_path_prefix_map),
         grace_period_s=args.grace_period_s,
+        max_request_bytes=args.max_request_bytes,
     )

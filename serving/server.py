@@ -102,7 +102,9 @@ class ModelServer:
         self.manager.start_polling(options.file_system_poll_wait_seconds)
         server = grpc.aio.server(
             options=[
-                ("grpc.max_receive_message_length", 256 * 1024 * 1024),
+                # gRPC refuses a larger request itself (RESOURCE_EXHAUSTED, "Received message
+                # larger than max (N vs. M)") before it is parsed into memory.
+                ("grpc.max_receive_message_length", options.max_request_bytes),
                 ("grpc.max_send_message_length", 256 * 1024 * 1024),
                 ("grpc.so_reuseport", 0),
             ]

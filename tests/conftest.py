@@ -1,9 +1,16 @@
-"""Shared test helpers: free ports for processes the integration tests start."""
+"""Shared test helpers: free ports for processes the integration tests start, and the
+hypothesis profile of the property tests."""
 
 import socket
 from pathlib import Path
 
 import pytest
+from hypothesis import settings
+
+# Property tests are part of the normal suite: the same examples on every run (no flaky
+# failures, no example database) and few enough to keep the suite fast.
+settings.register_profile("lens", derandomize=True, database=None, max_examples=60, deadline=None)
+settings.load_profile("lens")
 
 # The project's shared folder (paper, Ta-Feng) sits beside the repository, in CI as here.
 SHARED_DATA = Path(__file__).resolve().parents[2] / "shared" / "data"

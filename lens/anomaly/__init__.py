@@ -1,15 +1,25 @@
 """Behaviour anomaly detection (paper, Algorithm 1), online and batch with the same dA and dB.
 
-- ``basket_distance`` (dA): 1 - F1 between predicted and observed products, in [0, 1].
-- ``robust_z`` (dB): robust z-score of a dA against the dA of the same cluster.
-- ``AnomalyDetector``: per-cluster windows for the stream; ``detect_anomalies`` for a batch.
+- ``prediction_distance`` (dA): ½ (1 - F1 of the predicted basket) + ½ (share of the observed
+  products outside the predicted ranking), in [0, 1]; ``basket_distance`` is its first part.
+- ``robust_z`` (dB): robust z-score of a customer's recent dA against the same cluster's.
+- ``AnomalyDetector``: per-cluster windows for the stream; ``detect_anomalies`` for a batch, over
+  ``funnel_observations`` (each customer's last session vs the prediction from the ones before).
 - ``ClusterModel``/``fit_clusters`` (fk): k-means centroids over funnel embeddings.
 """
 
-from lens.anomaly.batch import BatchAnomalies, FunnelObservation, detect_anomalies
+from lens.anomaly.batch import (
+    BatchAnomalies,
+    Embedder,
+    FunnelObservation,
+    ObservedFunnels,
+    detect_anomalies,
+    funnel_observations,
+    split_last_sessions,
+)
 from lens.anomaly.clustering import ClusterModel, fit_clusters
 from lens.anomaly.detector import AnomalyConfig, AnomalyDetector, AnomalyResult
-from lens.anomaly.distance import basket_distance, f1_score
+from lens.anomaly.distance import basket_distance, f1_score, miss_rate, prediction_distance
 from lens.anomaly.robust import RobustWindow, leave_one_out_scores, mad, median, robust_z
 
 __all__ = [
@@ -18,14 +28,20 @@ __all__ = [
     "AnomalyResult",
     "BatchAnomalies",
     "ClusterModel",
+    "Embedder",
     "FunnelObservation",
+    "ObservedFunnels",
     "RobustWindow",
     "basket_distance",
     "detect_anomalies",
     "f1_score",
     "fit_clusters",
+    "funnel_observations",
     "leave_one_out_scores",
     "mad",
     "median",
+    "miss_rate",
+    "prediction_distance",
     "robust_z",
+    "split_last_sessions",
 ]

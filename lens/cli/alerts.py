@@ -84,7 +84,7 @@ def _serve(args: argparse.Namespace, settings: LensSettings) -> int:
         serve_metrics,
         state_path,
     )
-    from services.kafka import wait_until_ready
+    from services.kafka import KafkaConnection, wait_until_ready
 
     group = settings.alerts_group
     host, port = settings.alerts_metrics_host, settings.alerts_metrics_port
@@ -102,12 +102,12 @@ def _serve(args: argparse.Namespace, settings: LensSettings) -> int:
                    webhook_timeout_s=args.webhook_timeout_s)
         for spec in (args.sink or ["console"])
     ]
-    bootstrap = settings.bootstrap_servers
-    wait_until_ready(bootstrap, timeout_s=settings.kafka_start_timeout_s)
+    kafka = KafkaConnection.from_settings(settings)
+    wait_until_ready(kafka, timeout_s=settings.kafka_start_timeout_s)
     metrics = AlertMetrics()
     server = serve_metrics(metrics.registry, host, port) if port else None
     delivered = DeliveredIds(state_path(settings.run_dir, group), config.dedupe_capacity)
-    subscriber = AlertSubscriber(bootstrap, sinks, config=config, delivered=delivered, metrics=metrics)
+    subscriber = AlertSubscriber(kafka, sinks, config=config, delivered=delivered, metrics=metrics)
     where = f", metrics on http://{host}:{server.server_port}/metrics" if server else ""
     print(f"delivering alerts to {', '.join(args.sink or ['console'])} (group {group}{where})", flush=True)
     try:
@@ -122,12 +122,13 @@ def _serve(args: argparse.Namespace, settings: LensSettings) -> int:
 def _tail(args: argparse.Namespace, settings: LensSettings) -> int:
     from lens.topics import ANOMALY_ALERTS, STOCKOUT_ALERTS
     from services.alerts import tail_alerts
+    from services.kafka import KafkaConnection
 
     topics = {"anomaly": (ANOMALY_ALERTS.name,), "stockout": (STOCKOUT_ALERTS.name,)}.get(
         args.type, (ANOMALY_ALERTS.name, STOCKOUT_ALERTS.name)
     )
     tail_alerts(
-        settings.bootstrap_servers, topics=topics, from_beginning=args.from_beginning,
+        KafkaConnection.from_settings(settings), topics=topics, from_beginning=args.from_beginning,
         limit=args.limit, stop=_stop_on_signals(),
     )
     return 0

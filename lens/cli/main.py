@@ -4,11 +4,28 @@ import argparse
 import logging
 import sys
 
-from lens.cli import alerts, data, demo, evaluate, pos, predict, serve, stack, train, worker
+from lens.cli import (
+    alerts,
+    anomalies,
+    backfill,
+    data,
+    demo,
+    evaluate,
+    pos,
+    predict,
+    serve,
+    stack,
+    stockouts,
+    train,
+    worker,
+)
 from lens.errors import LensError
 from lens.settings import LensSettings, load_settings
 
-COMMAND_GROUPS = (stack, demo, data, train, evaluate, predict, serve, worker, pos, alerts)
+COMMAND_GROUPS = (
+    stack, demo, data, train, evaluate, predict, anomalies, stockouts, serve,
+    worker, pos, backfill, alerts,
+)
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -122,12 +122,12 @@ def _simulate(args: argparse.Namespace, settings: LensSettings) -> int:
 
 
 def _publish(settings, baskets, *, speed, restamp, duration_s, args) -> int:
-    from services.kafka import wait_until_ready
+    from services.kafka import KafkaConnection, wait_until_ready
     from services.pos import PosPublisher, replay
 
-    bootstrap = settings.bootstrap_servers
-    wait_until_ready(bootstrap, timeout_s=min(settings.kafka_start_timeout_s, 30.0))
-    with PosPublisher(bootstrap) as publisher:
+    kafka = KafkaConnection.from_settings(settings)
+    wait_until_ready(kafka, timeout_s=min(settings.kafka_start_timeout_s, 30.0))
+    with PosPublisher(kafka) as publisher:
         stats = replay(
             baskets, publisher, speed=speed, restamp=restamp, duration_s=duration_s,
             progress=not args.no_progress,
@@ -138,14 +138,14 @@ def _publish(settings, baskets, *, speed, restamp, duration_s, args) -> int:
 
 def _resupply_load(args: argparse.Namespace, settings: LensSettings) -> int:
     from lens.topics import INVENTORY_RESUPPLIES
-    from services.kafka import wait_until_ready
+    from services.kafka import KafkaConnection, wait_until_ready
     from services.pos import PosPublisher, read_resupplies
     from services.pos.resupply import publish_resupplies
 
     list(read_resupplies(args.path))  # fail on a bad file before touching Kafka
-    bootstrap = settings.bootstrap_servers
-    wait_until_ready(bootstrap, timeout_s=min(settings.kafka_start_timeout_s, 30.0))
-    with PosPublisher(bootstrap, topic=INVENTORY_RESUPPLIES.name) as publisher:
+    kafka = KafkaConnection.from_settings(settings)
+    wait_until_ready(kafka, timeout_s=min(settings.kafka_start_timeout_s, 30.0))
+    with PosPublisher(kafka, topic=INVENTORY_RESUPPLIES.name) as publisher:
         count = publish_resupplies(args.path, publisher)
     print(f"published {count} resupply records from {args.path} to {INVENTORY_RESUPPLIES.name}")
     return 0

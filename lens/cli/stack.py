@@ -29,14 +29,14 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 def run(args: argparse.Namespace, settings: LensSettings) -> int:
     if not settings.uses_local_kafka:
-        return _run_external(args.action, settings.bootstrap_servers)
+        return _run_external(args.action, settings)
     from services.kafka import cluster_info, create_topics
     from services.stack import LocalKafka
 
     broker = LocalKafka(settings)
     if args.action == "up":
         status = broker.start()
-        created = create_topics(status.bootstrap)
+        created = create_topics(broker.connection)
         print(f"Kafka {status.version} is up at {status.bootstrap} (pid {status.pid}, log {status.log})")
         print(f"topics created: {', '.join(created) if created else 'none (all existed)'}")
     elif args.action == "down":
@@ -46,26 +46,27 @@ def run(args: argparse.Namespace, settings: LensSettings) -> int:
         if not status.running:
             print(f"Kafka is not running (would listen on {status.bootstrap})")
             return 1
-        info = cluster_info(status.bootstrap)
+        info = cluster_info(broker.connection)
         print(f"Kafka {status.version} running at {status.bootstrap} (pid {status.pid})")
         print(f"cluster {info.cluster_id}, brokers {list(info.broker_ids)}")
         _print_topics(info.topics)
     return 0
 
 
-def _run_external(action: str, bootstrap: str) -> int:
+def _run_external(action: str, settings: LensSettings) -> int:
     """With LENS_KAFKA_BOOTSTRAP set there is no broker to start: `up` prepares the cluster."""
-    from services.kafka import cluster_info, create_topics, wait_until_ready
+    from services.kafka import KafkaConnection, cluster_info, create_topics, wait_until_ready
 
+    kafka = KafkaConnection.from_settings(settings)
     if action == "down":
-        print(f"nothing to stop: Kafka at {bootstrap} is not managed by LENS")
+        print(f"nothing to stop: Kafka at {kafka} is not managed by LENS")
         return 0
-    wait_until_ready(bootstrap, timeout_s=60)
+    wait_until_ready(kafka, timeout_s=60)
     if action == "up":
-        created = create_topics(bootstrap)
-        print(f"topics created on {bootstrap}: {', '.join(created) if created else 'none (all existed)'}")
-    info = cluster_info(bootstrap)
-    print(f"Kafka cluster {info.cluster_id} at {bootstrap}, brokers {list(info.broker_ids)}")
+        created = create_topics(kafka)
+        print(f"topics created on {kafka}: {', '.join(created) if created else 'none (all existed)'}")
+    info = cluster_info(kafka)
+    print(f"Kafka cluster {info.cluster_id} at {kafka}, brokers {list(info.broker_ids)}")
     _print_topics(info.topics)
     return 0
 

@@ -25,7 +25,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         help="history file: minimal-schema CSV or Ta-Feng, plain or zipped")
     add("--config", default="lens1000",
         help="model preset: lens1000, lens2000 (paper Table 1), lens1000u (unidirectional FBE), "
-        "tiny")
+        "lens1000r, lens2000r (with the NSD repeat path), small (the demo), tiny (tests)")
     add("--protocol", default="paper", choices=("paper", "nbr"),
         help="evaluation protocol whose train funnels are used")
     add("--seed", type=int, default=0, help="split and training seed")
@@ -44,6 +44,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         help="time head trained with the encoders (joint) or apart from them (twin)")
     add("--time-loss", choices=("mae", "mse"), default=None, help="time-to-next regression loss")
     add("--beam-width", type=int, default=None, help="decoding beam width (1 = greedy)")
+    add("--repeat-path", action=argparse.BooleanOptionalAction, default=None,
+        help="NSD repeat (copy) path over the customer's own items; preset default if unset")
     add("--item-embeddings", default=None,
         help=".npy [vocabulary size, dim] warm start; row i = vocabulary id i of the train split")
     add("--freeze-embeddings", action="store_true", help="keep warm-start item embeddings fixed")
@@ -71,6 +73,7 @@ def _model_config(args: argparse.Namespace):
         "time_mode": args.time_mode,
         "time_loss": args.time_loss,
         "beam_width": args.beam_width,
+        "repeat_path": args.repeat_path,
     }
     overrides = {k: v for k, v in overrides.items() if v is not None}
     if args.freeze_embeddings:

@@ -51,6 +51,10 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                         default=None,
                         help="sessions a cluster needs before it can alert "
                         "(env LENS_ANOMALY_MIN_HISTORY, default 30)")
+    parser.add_argument("--anomaly-min-sessions", dest="anomaly_min_sessions", type=int,
+                        default=None,
+                        help="sessions a customer's prediction must have seen before the next "
+                        "session is scored (env LENS_ANOMALY_MIN_SESSIONS, default 4)")
     parser.add_argument("--anomaly-threshold", dest="anomaly_threshold", type=float,
                         default=None,
                         help="dB (robust z of dA within the cluster) above which a session "
@@ -77,7 +81,7 @@ def run(args: argparse.Namespace, settings: LensSettings) -> int:
     from services.kafka import wait_until_ready
 
     config = FunnelServiceConfig.from_settings(settings, no_model=args.no_model)
-    wait_until_ready(config.bootstrap_servers, timeout_s=60)
+    wait_until_ready(config.kafka, timeout_s=60)
     service = FunnelService(config)
     ensure_topics(service)
     print(

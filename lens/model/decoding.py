@@ -14,6 +14,10 @@ Output (dict of tensors, B customers, D' = max_items, K = ranking_size):
 The ranking: for every item, the highest probability the decoder gave it at any step of the decoded
 path (steps before the basket ended; the item is not masked at the step it is emitted). Items of the
 basket therefore rank high, followed by the runners-up of every step.
+
+With the NSD's repeat path, ``history`` [B, C] (``LensModel.repeat_history``) is required and every
+step, the ranking included, uses the mixture distribution g p_gen + (1 - g) p_repeat, renormalized
+over the classes still allowed at that step.
 """
 
 import tensorflow as tf
@@ -31,9 +35,19 @@ def _step_mask(num_classes: int, step: int):
     return mask
 
 
-def greedy_decode(model, encoding, max_items: int, ranking_size: int) -> dict:
-    """encoding [B, H] -> decoded baskets (see the module docstring)."""
+def _repeat_inputs(model, history):
+    """(history, class embeddings) for NextSessionDecoder.step; (None, None) without repeat path."""
+    if model.nsd.repeat is None:
+        return None, None
+    if history is None:
+        raise ValueError("this model has a repeat path: pass history=model.repeat_history(...)")
+    return history, model.class_embeddings()
+
+
+def greedy_decode(model, encoding, max_items: int, ranking_size: int, history=None) -> dict:
+    """encoding [B, H], history [B, C] or None -> decoded baskets (see the module docstring)."""
     nsd, embed = model.nsd, model.item_embedding
+    history, class_embeddings = _repeat_inputs(model, history)
     num_classes = nsd.num_classes
     batch = tf.shape(encoding)[0]
     states = nsd.initial_states(encoding)
@@ -43,7 +57,9 @@ def greedy_decode(model, encoding, max_items: int, ranking_size: int) -> dict:
     best = tf.zeros([batch, num_classes])  # running max probability per class
     items, scores, quantities = [], [], []
     for step in range(max_items):
-        logits, output, states = nsd.step(encoding, embed(token), states)  # [B, C]
+        logits, output, states = nsd.step(
+            encoding, embed(token), states, history, class_embeddings
+        )  # [B, C]
         logits = logits + _step_mask(num_classes, step) + emitted * _NEG
         probs = tf.nn.softmax(logits)  # [B, C]
         token = tf.argmax(probs, axis=-1, output_type=tf.int32)
@@ -59,14 +75,20 @@ def greedy_decode(model, encoding, max_items: int, ranking_size: int) -> dict:
     return _finish(items, scores, quantities, best, ranking_size)
 
 
-def beam_search(model, encoding, max_items: int, ranking_size: int, beam_width: int) -> dict:
-    """encoding [B, H] -> the most likely basket (sum of log-probabilities, end-of-basket
-    included) among ``beam_width`` beams; outputs as greedy_decode."""
+def beam_search(
+    model, encoding, max_items: int, ranking_size: int, beam_width: int, history=None
+) -> dict:
+    """encoding [B, H], history [B, C] or None -> the most likely basket (sum of
+    log-probabilities, end-of-basket included) among ``beam_width`` beams; outputs as
+    greedy_decode."""
     nsd, embed = model.nsd, model.item_embedding
+    history, class_embeddings = _repeat_inputs(model, history)
     num_classes, width = nsd.num_classes, beam_width
     batch = tf.shape(encoding)[0]
     flat = lambda x: tf.reshape(x, tf.concat([[batch * width], tf.shape(x)[2:]], 0))  # noqa: E731
     enc = tf.repeat(encoding, width, axis=0)  # [B*W, H]
+    if history is not None:
+        history = tf.repeat(history, width, axis=0)  # [B*W, C]
     states = nsd.initial_states(enc)
     token = tf.zeros([batch, width], tf.int32)
     beam_score = tf.tile(
@@ -80,7 +102,9 @@ def beam_search(model, encoding, max_items: int, ranking_size: int, beam_width: 
     quantities = tf.zeros([batch, width, 0])
     stay = tf.one_hot(0, num_classes, on_value=0.0, off_value=_NEG)  # a finished beam stays
     for step in range(max_items):
-        logits, output, states = nsd.step(enc, embed(tf.reshape(token, [-1])), states)
+        logits, output, states = nsd.step(
+            enc, embed(tf.reshape(token, [-1])), states, history, class_embeddings
+        )
         logits = tf.reshape(logits, [batch, width, num_classes])
         logits = logits + _step_mask(num_classes, step) + emitted * _NEG
         log_probs = tf.nn.log_softmax(logits)  # [B, W, C]
@@ -129,10 +153,12 @@ def _finish(items, scores, quantities, best, ranking_size: int) -> dict:
     }
 
 
-def decode(model, encoding, max_items: int, ranking_size: int, beam_width: int = 1) -> dict:
+def decode(
+    model, encoding, max_items: int, ranking_size: int, beam_width: int = 1, history=None
+) -> dict:
     """Greedy when ``beam_width`` is 1, else beam search. ``ranking_size`` is capped at the
-    number of item classes."""
+    number of item classes; ``history`` is needed with the repeat path."""
     ranking_size = min(ranking_size, model.nsd.num_classes - 2)
     if beam_width <= 1:
-        return greedy_decode(model, encoding, max_items, ranking_size)
-    return beam_search(model, encoding, max_items, ranking_size, beam_width)
+        return greedy_decode(model, encoding, max_items, ranking_size, history)
+    return beam_search(model, encoding, max_items, ranking_size, beam_width, history)

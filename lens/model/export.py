@@ -125,10 +125,13 @@ def build_serving_module(trained: TrainedLens, asset_dir: Path):
         names = module.item_names.lookup(tf.cast(ids, tf.int64))
         return tf.where(ids > 1, names, "")
 
-    def encode(session_items, session_features, session_count, customer_id):
+    def model_inputs(session_items, session_features, session_count, customer_id):
         user = tf.cast(module.user_rows.lookup(customer_id), tf.int32)
         lengths = tf.clip_by_value(session_count, 1, S)
-        return model.funnel_embedding(ids_of(session_items), session_features, user, lengths)
+        return ids_of(session_items), session_features, user, lengths
+
+    def encode(*funnel):
+        return model.funnel_embedding(*model_inputs(*funnel))
 
     funnel_spec = [
         tf.TensorSpec([None, S, L], tf.string, name="session_items"),
@@ -139,9 +142,13 @@ def build_serving_module(trained: TrainedLens, asset_dir: Path):
 
     @tf.function(input_signature=funnel_spec)
     def next_basket(session_items, session_features, session_count, customer_id):
-        encoding = encode(session_items, session_features, session_count, customer_id)
+        items, features, user, lengths = model_inputs(
+            session_items, session_features, session_count, customer_id
+        )
+        encoding = model.funnel_embedding(items, features, user, lengths)
         out = decode(
-            model, encoding, config.max_target_items, config.ranking_size, config.beam_width
+            model, encoding, config.max_target_items, config.ranking_size, config.beam_width,
+            history=model.repeat_history(items, lengths),
         )
         return {
             "items": names_of(out["items"]),

@@ -5,6 +5,7 @@
     user [B] --user embedding--> [B, U] (broadcast over S)             v
                                           FBE (Bi/uni LSTM over sessions) --> encodings [B, S, H]
     encoding --> NSD (autoregressive LSTM) --> next basket classes + quantities
+    items [B, S, L] --decayed counts--> history [B, C] --> NSD repeat path (config.repeat_path)
     encoding --> time head (MLP) --> days to next purchase
 
 The model only computes; losses live in ``lens.model.task``, decoding in ``lens.model.decoding``.
@@ -73,6 +74,7 @@ class LensModel(keras.Model):
             self.num_classes,
             context_dim=config.nsd_context_dim,
             projection_dim=config.nsd_projection_dim,
+            repeat_key_dim=config.item_embedding_dim if config.repeat_path else 0,
             name="nsd",
         )
         self.time_hidden = keras.layers.Dense(
@@ -120,6 +122,19 @@ class LensModel(keras.Model):
         """encoding [B, H] -> predicted days to the next purchase [B] (>= 0)."""
         return tf.nn.relu(self.time_head(encoding)) * self.config.time_scale_days
 
+    # -- repeat path ----------------------------------------------------------------------------
+
+    def repeat_history(self, items, lengths):
+        """What the repeat path may copy after a whole history: items int32 [B, S, L], lengths
+        int32 [B] -> decayed class counts [B, C]; None without a repeat path."""
+        if self.nsd.repeat is None:
+            return None
+        return self.nsd.repeat.history(items, lengths - 1)
+
+    def class_embeddings(self):
+        """The item embedding of every decoder class: [C, E] (class id == vocabulary id)."""
+        return self.item_embedding(tf.range(self.num_classes))
+
     # -- training forward pass -------------------------------------------------------------------
 
     def call(self, batch, training=False):
@@ -134,7 +149,22 @@ class LensModel(keras.Model):
         encoding = tf.gather_nd(encodings, where)  # [N, H]
         classes = tf.gather_nd(batch["target_items"], where)  # [N, D]
         previous = tf.concat([tf.zeros_like(classes[:, :1]), classes[:, :-1]], axis=1)  # [N, D]
-        logits, outputs = self.nsd(encoding, self.item_embedding(previous), training=training)
+        history = class_embeddings = None
+        if self.nsd.repeat is not None:
+            # Target (b, p) predicts the basket after session p: it may copy sessions 0..p of its
+            # window only. (A unidirectional window also holds the later sessions, targets
+            # included; the FBE never lets position p see them either.)
+            history = self.nsd.repeat.history(
+                tf.gather(batch["items"], where[:, 0]), tf.cast(where[:, 1], tf.int32)
+            )  # [N, C]
+            class_embeddings = self.class_embeddings()
+        logits, outputs = self.nsd(
+            encoding,
+            self.item_embedding(previous),
+            history=history,
+            class_embeddings=class_embeddings,
+            training=training,
+        )
         quantities = self.nsd.quantity(outputs, self.item_embedding(classes))  # [N, D]
         return {
             "logits": logits,

@@ -3,6 +3,7 @@
     basket       the decoded variable-size basket (<= max_target_items items, in decoding order)
     quantities   units per basket item (quantity head)
     items/scores the ranking of decoding.py: per item, the best probability on the decoded path
+                 (of the repeat/generate mixture when the model has a repeat path)
     days_to_next the time head
 
 Customers with an empty history get no prediction.
@@ -49,7 +50,8 @@ class Predictor:
         def run(items, features, user, lengths):
             encoding = model.funnel_embedding(items, features, user, lengths)  # [B, H]
             out = decode(
-                model, encoding, config.max_target_items, config.ranking_size, config.beam_width
+                model, encoding, config.max_target_items, config.ranking_size, config.beam_width,
+                history=model.repeat_history(items, lengths),
             )
             return out | {"days_to_next": model.days_to_next(encoding), "encoding": encoding}
 

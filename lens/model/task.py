@@ -5,6 +5,10 @@
     time     = MAE or MSE of days / time_scale_days
     total    = basket + quantity_loss_weight * quantity + time_loss_weight * time
 
+With the NSD's repeat path, p is the mixture g p_gen + (1 - g) p_repeat: the model returns its
+log-probabilities (computed with logsumexp) as the logits, so the same softmax cross-entropy is its
+NLL (the log-normalizer of normalized log-probabilities is 0).
+
 In twin mode the time head sees a stop-gradient encoding (lens.model.lens_model), so the time loss
 trains only the head: the regressor and the encoder-decoder are optimized separately.
 """

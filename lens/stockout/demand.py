@@ -105,13 +105,18 @@ def contribution(prediction: v1.Prediction, config: StockoutConfig) -> dict[Cell
     days = prediction.days_to_next
     if not math.isfinite(days) or days < 0 or days >= config.n_days:
         return {}
-    day = utc_date(from_timestamp(prediction.as_of)) + dt.timedelta(days=math.floor(days + 0.5))
+    try:
+        day = utc_date(from_timestamp(prediction.as_of)) + dt.timedelta(days=math.floor(days + 0.5))
+    except OverflowError:  # as_of outside the calendar (years 1..9999): no day to add demand to
+        return {}
     iso = day.isoformat()
     cells: dict[Cell, int] = {}
     for item in prediction.basket:
         units = item.quantity if item.quantity > 0 else config.default_quantity
         if config.weight_by_score:
             units *= item.score
+        if not math.isfinite(units):  # a broken model's inf/NaN is no demand (nor a crash)
+            continue
         micro = to_micro(units)
         if micro > 0 and item.product_id:
             cells[(item.product_id, iso)] = cells.get((item.product_id, iso), 0) + micro

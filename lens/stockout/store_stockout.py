@@ -179,9 +179,21 @@ class StoreStockout:
 
     # -- serialisation ------------------------------------------------------------------------
 
-    def to_dict(self) -> dict[str, Any]:
+    def plan_day(self, day: str) -> dict[str, int]:
+        """The resupply plan of one day: product -> micro-units (what ``load_plan_day`` takes)."""
+        return {product: q for (product, d), q in self.resupply.items() if d == day}
+
+    def load_plan_day(self, day: str, plan: dict[str, int]) -> None:
+        """Put one day's stored plan (from ``plan_day``) back, without alerting: the state it was
+        saved with already accounts for it."""
+        for product, micro in plan.items():
+            self.resupply[(product, day)] = micro
+
+    def to_dict(self, include_plan: bool = True) -> dict[str, Any]:
         """JSON-able: cells as [product, day, value...] lists, sorted, so equal states give
-        equal dicts."""
+        equal dicts. ``include_plan=False`` leaves the resupply cells out (only the planned days
+        stay): a caller that stores the plan per day (``plan_day``) then writes a small record
+        per event instead of the whole plan."""
 
         def rows(table: dict[Cell, Any]) -> list[list[Any]]:
             return [
@@ -196,7 +208,8 @@ class StoreStockout:
                 k: [e.as_of, rows(e.cells)] for k, e in sorted(self.contributions.items())
             },
             "demand": rows(self.demand),
-            "resupply": rows(self.resupply),
+            **({"resupply": rows(self.resupply)} if include_plan else
+               {"planned": sorted(self.planned_days)}),
             "source": rows(self.cell_source),
             "alerted": rows(self.alerted),
             "revisions": rows(self.revisions),
@@ -223,7 +236,8 @@ class StoreStockout:
                 for k, (as_of, cells) in data["contributions"].items()
             },
             demand=single(data["demand"]),
-            resupply=single(data["resupply"]),
+            resupply=single(data.get("resupply", [])),
+            planned_days=set(data.get("planned", [])),
             cell_source=multi(data["source"]),
             alerted=multi(data["alerted"]),
             revisions=single(data["revisions"]),

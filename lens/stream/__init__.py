@@ -20,6 +20,7 @@ from lens.stream.validation import (
     ValidationConfig,
     Validator,
     validate_pos_event,
+    validate_prediction,
     validate_resupply,
 )
 
@@ -41,5 +42,6 @@ __all__ = [
     "from_timestamp",
     "to_timestamp",
     "validate_pos_event",
+    "validate_prediction",
     "validate_resupply",
 ]

@@ -8,15 +8,16 @@
     │                    to tell a resent line (duplicate) from a late one
     ├── last_prediction  the newest Prediction made for the customer (LastPrediction) or None
     ├── stats            running totals (FunnelStats), all-time
-    └── cluster          behaviour cluster (Algorithm 1's fk), -1 = not assigned yet
+    ├── cluster          behaviour cluster (Algorithm 1's fk), -1 = not assigned yet
+    └── distances        dA of the latest scored sessions (Algorithm 1's smoothing)
 
 The record holds plain Python values only; the sessionizer (``lens.stream.sessionizer``) changes
 it. ``to_bytes``/``from_bytes`` give the table's changelog format: compact UTF-8 JSON of
-``to_dict()`` (short keys, no whitespace, ``"v": 1`` format version). Event times are integer
+``to_dict()`` (short keys, no whitespace, ``"v": 2`` format version). Event times are integer
 microseconds since the epoch (UTC). Bytes per customer, measured by the unit tests with
 16-character product ids: about 60 bytes + ~29 per item for each kept session (a 10-item session
-is ~350 bytes), so a customer with 50 kept sessions of 10 items and a 10-item prediction is
-~18 KB; ``max_sessions`` (default 50) caps the sessions, ``remember_closed`` (default 8) the
+is ~350 bytes), so a customer with 50 kept sessions of 10 items and a 10-item prediction with
+its 20-item ranking is ~19 KB; ``max_sessions`` (default 50) caps the sessions, ``remember_closed`` (default 8) the
 closed-transaction memory, and the open basket is one basket.
 """
 
@@ -38,6 +39,7 @@ from lens.stream.event_time import (
 
 __all__ = [
     "FORMAT_VERSION",
+    "RANKING_KEPT",
     "FunnelState",
     "FunnelStats",
     "LastPrediction",
@@ -46,7 +48,8 @@ __all__ = [
     "expected_store",
 ]
 
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2  # 2: the prediction's ranking and the recent dA values
+RANKING_KEPT = 20  # ranked products Algorithm 1 compares a session with
 
 
 def _features(
@@ -192,7 +195,8 @@ class OpenBasket:
 @dataclass(frozen=True)
 class LastPrediction:
     """The newest prediction for the customer: what Algorithm 1 compares the next session with
-    and what Algorithm 2 counts as demand. ``basket``: (product_id, score, quantity)."""
+    and what Algorithm 2 counts as demand. ``basket``: (product_id, score, quantity);
+    ``ranking``: the products of the model's longer ranking (at most ``RANKING_KEPT``)."""
 
     prediction_id: str
     store_id: str
@@ -203,6 +207,7 @@ class LastPrediction:
     model_name: str
     model_version: int
     model_label: str = ""
+    ranking: tuple[str, ...] = ()
 
     @property
     def products(self) -> tuple[str, ...]:
@@ -224,6 +229,7 @@ class LastPrediction:
             model_name=prediction.model.name,
             model_version=prediction.model.version,
             model_label=prediction.model.label,
+            ranking=tuple(i.product_id for i in prediction.ranking[:RANKING_KEPT]),
         )
 
     def to_prediction(self, customer_id: str) -> v1.Prediction:
@@ -234,6 +240,7 @@ class LastPrediction:
             as_of=to_timestamp(self.as_of),
             session_index=self.session_index,
             basket=[v1.PredictedItem(product_id=p, score=s, quantity=q) for p, s, q in self.basket],
+            ranking=[v1.PredictedItem(product_id=p) for p in self.ranking],
             days_to_next=self.days_to_next,
             model=self.model,
         )
@@ -249,13 +256,14 @@ class LastPrediction:
             self.model_name,
             self.model_version,
             self.model_label,
+            list(self.ranking),
         ]
 
     @classmethod
     def from_list(cls, data: list[Any]) -> "LastPrediction":
-        pid, store, as_of, index, basket, days, name, version, label = data
+        pid, store, as_of, index, basket, days, name, version, label, ranking = data
         items = tuple((p, s, q) for p, s, q in basket)
-        return cls(pid, store, as_of, index, items, days, name, version, label)
+        return cls(pid, store, as_of, index, items, days, name, version, label, tuple(ranking))
 
 
 @dataclass
@@ -310,6 +318,8 @@ class FunnelState:
     last_prediction: LastPrediction | None = None
     stats: FunnelStats = field(default_factory=FunnelStats)
     cluster: int = -1
+    # dA of the customer's latest scored sessions, oldest first (AnomalyConfig.smoothing at most)
+    distances: list[float] = field(default_factory=list)
 
     def add_session(self, record: SessionRecord, *, max_sessions: int) -> None:
         """Append a closed session, update the stats and drop the oldest beyond ``max_sessions``."""
@@ -351,10 +361,12 @@ class FunnelState:
                close_time or null, expected_lines]
             x  closed_recent: [[tx, [line_no, ...]], ...], oldest first
             p  last prediction or null: [prediction_id, store, as_of, session_index,
-               [[product, score, quantity], ...], days_to_next, model name, version, label]
+               [[product, score, quantity], ...], days_to_next, model name, version, label,
+               [ranked product, ...]]
             t  stats: [sessions, items, units, spend, last_session_time, {store: visits},
                lines_seen, lines_in_sessions, duplicate_lines, late_lines, ignored_closes]
             k  cluster (-1 = none)
+            d  dA of the latest scored sessions, oldest first
         """
         return {
             "v": FORMAT_VERSION,
@@ -365,6 +377,7 @@ class FunnelState:
             "p": None if self.last_prediction is None else self.last_prediction.to_list(),
             "t": self.stats.to_list(),
             "k": self.cluster,
+            "d": self.distances,
         }
 
     @classmethod
@@ -383,6 +396,7 @@ class FunnelState:
                 last_prediction=None if data["p"] is None else LastPrediction.from_list(data["p"]),
                 stats=FunnelStats.from_list(data["t"]),
                 cluster=data["k"],
+                distances=[float(d) for d in data["d"]],
             )
         except (KeyError, TypeError, ValueError) as exc:
             raise DataError(

@@ -28,6 +28,7 @@ __all__ = [
     "ValidationConfig",
     "Validator",
     "validate_pos_event",
+    "validate_prediction",
     "validate_resupply",
 ]
 
@@ -40,6 +41,7 @@ _STORE = v1.DeadLetterReason.DEAD_LETTER_REASON_UNKNOWN_STORE
 _TIME = v1.DeadLetterReason.DEAD_LETTER_REASON_INVALID_TIMESTAMP
 
 _Y2K = dt.datetime(2000, 1, 1, tzinfo=dt.timezone.utc)
+_LAST_MICROS = from_datetime(dt.datetime.max.replace(tzinfo=dt.timezone.utc))
 
 
 @dataclass(frozen=True)
@@ -53,6 +55,9 @@ class ValidationConfig:
         listed) is rejected; None = accept every store.
       max_future: how far past the reference time an event time may lie; None = no check.
       earliest: event times before this are rejected (default 2000-01-01 UTC).
+      max_basket_lines: lines one basket may hold; its further new lines are rejected (the
+        funnel state is one table record, ~50 bytes per line, which Kafka refuses beyond 1 MB
+        by default; the largest Ta-Feng basket has 112 products).
     """
 
     max_quantity: float = 10_000.0
@@ -60,6 +65,7 @@ class ValidationConfig:
     known_stores: frozenset[str] | None = None
     max_future: dt.timedelta | None = dt.timedelta(days=1)
     earliest: dt.datetime = _Y2K
+    max_basket_lines: int = 1000
 
     @property
     def earliest_micros(self) -> int:
@@ -193,6 +199,35 @@ def validate_resupply(
         limit = _fmt(config.max_quantity)
         return _QUANTITY, f"quantity {_fmt(quantity)} exceeds the maximum of {limit}"
     return _check_store(resupply.store_id, config)
+
+
+def validate_prediction(
+    prediction: v1.Prediction, config: ValidationConfig = ValidationConfig()
+) -> Invalid | None:
+    """Check one ``lens.predictions`` value before it becomes state and stock-out demand. The
+    worker writes the topic itself, but a broken model (NaN, inf) or a foreign producer can put
+    anything there; nothing in it may stop the worker."""
+    if not prediction.customer_id:
+        return _MISSING, "prediction customer_id is empty"
+    if not prediction.HasField("as_of"):
+        return _MISSING, "prediction as_of is missing"
+    as_of = from_timestamp(prediction.as_of)
+    if not config.earliest_micros <= as_of <= _LAST_MICROS:
+        return _TIME, (
+            f"as_of {describe(as_of)} is outside {describe(config.earliest_micros)} .. "
+            f"{describe(_LAST_MICROS)}"
+        )
+    days = prediction.days_to_next
+    if not math.isfinite(days) or days < 0:
+        return _QUANTITY, f"days_to_next {days} must be a finite number >= 0"
+    for field_name in ("basket", "ranking"):
+        for i, item in enumerate(getattr(prediction, field_name)):
+            if not (math.isfinite(item.score) and math.isfinite(item.quantity)):
+                return _QUANTITY, (
+                    f"{field_name}[{i}] ({item.product_id!r}) score {item.score} and quantity "
+                    f"{item.quantity} must be finite numbers"
+                )
+    return None
 
 
 @dataclass

@@ -35,6 +35,7 @@ from services.alerts.alert import ALERT_TOPICS, Alert, alert_from_record
 from services.alerts.dedupe import DeliveredIds
 from services.alerts.metrics import AlertMetrics
 from services.alerts.sinks import DeliveryError, Sink
+from services.kafka.connection import Kafka, as_connection
 
 __all__ = ["AlertSubscriber", "SubscriberConfig", "state_path"]
 
@@ -83,7 +84,7 @@ class AlertSubscriber:
 
     def __init__(
         self,
-        bootstrap: str,
+        kafka: Kafka,
         sinks: Sequence[Sink],
         *,
         config: SubscriberConfig = SubscriberConfig(),
@@ -95,7 +96,7 @@ class AlertSubscriber:
     ) -> None:
         if not sinks:
             raise ConfigError("give at least one --sink (console, jsonl:PATH or webhook:URL)")
-        self.bootstrap = bootstrap
+        self.kafka = as_connection(kafka)
         self.sinks = list(sinks)
         self.config = config
         self.delivered = delivered if delivered is not None else DeliveredIds(None, config.dedupe_capacity)
@@ -105,20 +106,19 @@ class AlertSubscriber:
             from confluent_kafka import Consumer
 
             consumer = Consumer(
-                {
-                    "bootstrap.servers": bootstrap,
+                self.kafka.client_config({
                     "group.id": config.group_id,
                     "enable.auto.commit": False,
                     "auto.offset.reset": "earliest" if config.from_beginning else "latest",
                     "isolation.level": "read_committed",
                     "client.id": SERVICE_NAME,
-                }
+                })
             )
         if dead_letter_producer is None:
             from confluent_kafka import Producer
 
             dead_letter_producer = Producer(
-                {"bootstrap.servers": bootstrap, "enable.idempotence": True, "client.id": SERVICE_NAME}
+                self.kafka.client_config({"enable.idempotence": True, "client.id": SERVICE_NAME})
             )
         self._consumer = consumer
         self._dlq = dead_letter_producer

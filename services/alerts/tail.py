@@ -10,12 +10,13 @@ from collections.abc import Callable
 
 from lens.errors import DataError, RuntimeDependencyError
 from services.alerts.alert import ALERT_TOPICS, alert_from_record
+from services.kafka.connection import Kafka, as_connection
 
 __all__ = ["tail_alerts"]
 
 
 def tail_alerts(
-    bootstrap: str,
+    kafka: Kafka,
     *,
     topics: tuple[str, ...] = tuple(ALERT_TOPICS),
     from_beginning: bool = False,
@@ -31,12 +32,11 @@ def tail_alerts(
     from confluent_kafka import Consumer
 
     consumer = Consumer(
-        {
-            "bootstrap.servers": bootstrap,
+        as_connection(kafka).client_config({
             "group.id": f"lens-alerts-tail-{uuid.uuid4().hex[:8]}",
             "enable.auto.commit": False,
             "auto.offset.reset": "earliest" if from_beginning else "latest",
-        }
+        })
     )
     consumer.subscribe(list(topics))
     stop = stop or threading.Event()

@@ -25,7 +25,9 @@ the partition is quiet (see ``services.funnel.processor``), and pending predicti
 Faust only lets an agent's event change a table, which is why the timer does not sweep itself.
 
 Web (``web_bind``:``web_port``): ``/metrics`` (Faust's Prometheus sensors and ``lens_funnel_*``),
-``/funnel/customers/{id}/`` (a customer's state, on the worker that owns it), ``/funnel/stats/``.
+the query API (``/v1/customers/{id}``, ``/v1/stores/{id}``, ``/openapi.json``: see
+``services.funnel.query``), and for operators ``/funnel/customers/{id}/`` (a customer's raw
+table value, on this worker only) and ``/funnel/stats/``.
 """
 
 import logging
@@ -47,10 +49,12 @@ from lens.topics import (
     STOCKOUT_ALERTS,
     Topic,
 )
+from services.funnel.backfill import is_backfill
 from services.funnel.config import FunnelServiceConfig
 from services.funnel.metrics import FunnelMetrics
 from services.funnel.predictor import CLUSTER_HEADER, Forecast, PredictionDispatcher, Predictor
 from services.funnel.processor import FunnelProcessor, Output, Result, store_topic_name
+from services.funnel.query import define_query_views
 from services.funnel.stockout import StoreProcessor
 
 __all__ = ["FunnelService", "ensure_topics", "internal_topics"]
@@ -85,7 +89,7 @@ def ensure_topics(service: "FunnelService", timeout_s: float = 60.0) -> list[str
         (table.changelog_topic.get_topic_name(), table.partitions, {"cleanup.policy": "compact"})
         for table in (service.states, service.partition_records, service.stores)
     ]
-    admin = AdminClient({"bootstrap.servers": config.bootstrap_servers, "log_level": 0})
+    admin = AdminClient(config.kafka.client_config({"log_level": 0}))
     existing = set(admin.list_topics(timeout=timeout_s).topics)
     missing = [
         NewTopic(name, num_partitions=n, replication_factor=-1, config=topic_config)
@@ -151,6 +155,9 @@ class _StoreTables:
     def put_store(self, store_id: str, data: bytes) -> None:
         self.stores[store_id] = data
 
+    def delete_store(self, store_id: str) -> None:
+        self.stores.pop(store_id, None)
+
 
 class FunnelService:
     """The Faust app with its topics, tables, agents, timer, web views and metrics.
@@ -184,6 +191,7 @@ class FunnelService:
         self.app = app = faust.App(
             config.app_id,
             broker=config.broker_url,
+            broker_credentials=config.kafka.faust_credentials(),
             store="rocksdb://",
             datadir=str(config.store_dir),
             web_bind=config.web_bind,
@@ -275,7 +283,10 @@ class FunnelService:
         now = _now_us()
         common = dict(partition=partition, now_us=now)
         if topic == POS_TRANSACTIONS.name:
-            return self.processor.on_pos(self.tables, offset=offset, key=key, value=value, **common)
+            return self.processor.on_pos(
+                self.tables, offset=offset, key=key, value=value, backfill=is_backfill(headers),
+                **common,
+            )
         if topic == PREDICTIONS.name:
             return self.processor.on_prediction(
                 self.tables, offset=offset, key=key, value=value, cluster=_cluster(headers),
@@ -316,8 +327,10 @@ class FunnelService:
         @app.agent(self.store_events, name="stores")
         async def stores(stream):
             async for event in stream.events():
-                result = service.store_processor.on_store_event(
-                    service.store_tables, event.message.value
+                message = event.message
+                result = service.store_processor.on_store_record(
+                    service.store_tables, partition=message.partition, offset=message.offset,
+                    key=message.key, value=message.value, now_us=_now_us(),
                 )
                 await service._send(result.outputs)
 
@@ -365,3 +378,5 @@ class FunnelService:
                 "pending_predictions": sum(len(m.pending) for m in metas.values()),
                 "watermarks_us": {str(p): m.watermark for p, m in sorted(metas.items())},
             })
+
+        define_query_views(app, service)

@@ -16,6 +16,7 @@ from lens.errors import ConfigError
 from lens.settings import LensSettings
 from lens.stockout import StockoutConfig
 from lens.stream import SessionizerConfig, ValidationConfig
+from services.kafka.connection import KafkaConnection
 
 __all__ = ["FunnelServiceConfig"]
 
@@ -23,7 +24,8 @@ __all__ = ["FunnelServiceConfig"]
 @dataclass(frozen=True)
 class FunnelServiceConfig:
     """Attributes (``LensSettings`` field in brackets; those are validated there):
-    bootstrap_servers: Kafka cluster [``bootstrap_servers``].
+    kafka: the Kafka cluster and its client security [``bootstrap_servers``,
+      ``kafka_security_protocol``, ``kafka_sasl_*``, ``kafka_ssl_cafile``].
     store_dir: where the worker's RocksDB table files live [``<run_dir>/funnel``].
     app_id: Faust app id = consumer group id and prefix of the internal topics [``funnel_app_id``].
     web_port: port of the worker's web server (/metrics, /funnel/...), bound to ``web_bind``
@@ -43,7 +45,8 @@ class FunnelServiceConfig:
     cluster_model_path: a ``lens.anomaly.ClusterModel`` file (fk of Algorithm 1); None = every
       customer in one cluster (-1) [``cluster_model``].
     sessionizer: inactivity timeout [``funnel_inactivity_timeout_s``].
-    anomaly: threshold and minimum history [``anomaly_threshold``, ``anomaly_min_history``].
+    anomaly: threshold and minimum histories [``anomaly_threshold``, ``anomaly_min_history``,
+      ``anomaly_min_sessions``].
     stockout: horizon [``stockout_days``].
     web_bind: address the web server binds to (127.0.0.1 locally).
     max_in_flight: prediction calls in flight per worker.
@@ -51,7 +54,7 @@ class FunnelServiceConfig:
     validation: limits of ``lens.stream.Validator``.
     """
 
-    bootstrap_servers: str
+    kafka: KafkaConnection
     store_dir: Path
     app_id: str
     web_port: int
@@ -76,6 +79,10 @@ class FunnelServiceConfig:
             raise ConfigError(f"max_in_flight must be >= 1, got {self.max_in_flight}")
 
     @property
+    def bootstrap_servers(self) -> str:
+        return self.kafka.bootstrap
+
+    @property
     def broker_url(self) -> str:
         """Faust's broker URL(s) for ``bootstrap_servers`` (comma-separated hosts)."""
         return ";".join(f"kafka://{host.strip()}" for host in self.bootstrap_servers.split(","))
@@ -89,7 +96,7 @@ class FunnelServiceConfig:
         """The worker's config from ``settings``; ``no_model`` = run without a model server."""
         min_history = settings.anomaly_min_history
         return cls(
-            bootstrap_servers=settings.bootstrap_servers,
+            kafka=KafkaConnection.from_settings(settings),
             store_dir=Path(settings.run_dir) / "funnel",
             app_id=settings.funnel_app_id,
             web_port=settings.worker_web_port,
@@ -108,6 +115,7 @@ class FunnelServiceConfig:
             anomaly=AnomalyConfig(
                 threshold=settings.anomaly_threshold,
                 min_history=min_history,
+                min_sessions=settings.anomaly_min_sessions,
                 window=max(AnomalyConfig().window, min_history),
             ),
             stockout=StockoutConfig(n_days=settings.stockout_days),

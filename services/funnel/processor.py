@@ -34,6 +34,7 @@ never waits for the model: when the server is down the customer stays pending an
 again later.
 """
 
+import dataclasses
 import json
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -44,7 +45,7 @@ from lens.anomaly import AnomalyDetector
 from lens.codec import decode, encode
 from lens.errors import DataError
 from lens.stockout import ContributionUpdate, contribution_updates
-from lens.stream import FunnelState, Sessionizer, Validator
+from lens.stream import FunnelState, Sessionizer, Validator, validate_prediction
 from lens.stream.event_time import MICROS_PER_SECOND, from_timestamp, to_timestamp
 from lens.topics import ANOMALY_ALERTS, DEAD_LETTERS, POS_TRANSACTIONS, PREDICTIONS, SESSIONS
 from services.funnel.config import FunnelServiceConfig
@@ -243,7 +244,10 @@ class FunnelProcessor:
         key: bytes | None,
         value: bytes | None,
         now_us: int,
+        backfill: bool = False,
     ) -> Result:
+        """``backfill``: the record carries history (``lens backfill``, see
+        ``services.funnel.backfill``): the sessions it closes are backfilled."""
         meta = self.meta(tables, partition)
         meta.last_record_wall = now_us
         meta.dirty = True
@@ -271,7 +275,17 @@ class FunnelProcessor:
         if meta.watermark is None or t > meta.watermark:
             meta.watermark = t
         state = tables.get_state(body.customer_id) or self.sessionizer.new_state(body.customer_id)
+        basket = state.open_basket
+        if (event.WhichOneof("event") == "line" and basket is not None
+                and basket.transaction_id == body.transaction_id
+                and body.line_no not in basket.line_nos
+                and len(basket.line_nos) >= self.config.validation.max_basket_lines):
+            return reject(_REASONS.DEAD_LETTER_REASON_BASKET_TOO_LARGE,
+                          f"basket {body.transaction_id!r} already holds "
+                          f"{len(basket.line_nos)} lines (max_basket_lines)")
         step = self.sessionizer.on_event(state, event)
+        if backfill:
+            _mark_backfilled(state, step.sessions)
         result = Result()
         self._closed(state, step.sessions, meta, partition, result)
         self._track(state, meta)
@@ -301,16 +315,23 @@ class FunnelProcessor:
         """``cluster``: the customer's behaviour cluster the predictor assigned with this
         prediction (record header ``lens-cluster``); None keeps the state's."""
         meta = self.meta(tables, partition)
-        try:
-            prediction = decode(v1.Prediction, value)
-        except DataError as exc:
-            reason = _REASONS.DEAD_LETTER_REASON_UNDECODABLE
+
+        def reject(reason: int, detail: str) -> Result:
             if self.metrics is not None:
                 self.metrics.dead_letters.labels(PREDICTIONS.name, _reason_name(reason)).inc()
             return Result([dead_letter(
                 topic=PREDICTIONS.name, partition=partition, offset=offset, key=key, value=value,
-                reason=reason, detail=str(exc), now_us=now_us, service=self.config.service_name,
+                reason=reason, detail=detail, now_us=now_us, service=self.config.service_name,
             )])
+
+        try:
+            prediction = decode(v1.Prediction, value)
+        except DataError as exc:
+            return reject(_REASONS.DEAD_LETTER_REASON_UNDECODABLE, str(exc))
+        # A broken model (NaN, inf) or a foreign producer must not reach the state or demand.
+        problem = validate_prediction(prediction, self.config.validation)
+        if problem is not None:
+            return reject(*problem)
         state = tables.get_state(prediction.customer_id)
         if state is None:
             return Result()
@@ -424,6 +445,20 @@ class FunnelProcessor:
         if was_open != (state.open_basket is not None):
             meta.dirty = True
             self._update_gauges()
+
+
+def _mark_backfilled(state: FunnelState, sessions: tuple[v1.Session, ...]) -> None:
+    """Sessions closed by a backfill record come from history: mark them, in the output and in
+    the kept records, so that they raise no alert and ask for no prediction."""
+    reason = v1.CloseReason.CLOSE_REASON_BACKFILL
+    closed = {session.session_index for session in sessions}
+    for session in sessions:
+        session.backfilled, session.close_reason = True, reason
+    state.sessions = [
+        dataclasses.replace(r, backfilled=True, close_reason=reason)
+        if r.session_index in closed else r
+        for r in state.sessions
+    ]
 
 
 def store_topic_name(config: FunnelServiceConfig) -> str:

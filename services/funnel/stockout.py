@@ -11,12 +11,21 @@ inventory systems use):
   go to ``lens.dlq``) and re-keyed by ``StoreProcessor.on_resupply``.
 
 ``StoreProcessor.on_store_event`` applies them and returns the ``v1.StockoutAlert``s for
-``lens.alerts.stockout`` (key = store). A cell alerts once per (demand, resupply) state. The
-store's table value is ``{"stockout": StoreStockout.to_dict(), "watermark": newest as_of}``;
-cells of days before the watermark's previous day are expired, so a store's state stays bounded.
+``lens.alerts.stockout`` (key = store). A cell alerts once per (demand, resupply) state.
+
+Table layout (``store-stockout``): the store's record under its id, ``{"stockout":
+StoreStockout.to_dict(include_plan=False), "watermark": newest as_of}``, and its resupply plan
+one day per key, ``plan_key(store, day)`` -> ``{product: micro-units}``. An event reads and
+writes the record plus only the plan days it touches: a plan of D days and P products would
+otherwise be rewritten, whole, to the changelog by each of its D x P resupply rows (a 14-day plan
+of 236 products: 90 KB per event, 3,000 events per store). Plan keys are written while the
+store's own event is processed, so they live in the store's partition and changelog. Cells and
+plan days before the watermark's previous day are expired, so a store's state stays bounded.
 """
 
 import json
+from collections.abc import Iterable
+from dataclasses import dataclass
 from typing import Protocol
 
 from lens import v1
@@ -30,7 +39,15 @@ from services.funnel.config import FunnelServiceConfig
 from services.funnel.metrics import FunnelMetrics
 from services.funnel.processor import Output, Result, dead_letter, store_topic_name
 
-__all__ = ["StoreProcessor", "StoreTables", "decode_store_event", "encode_resupply_event"]
+__all__ = [
+    "StoreProcessor",
+    "StoreRecord",
+    "StoreTables",
+    "decode_store_event",
+    "encode_resupply_event",
+    "load_store",
+    "plan_key",
+]
 
 _UNDECODABLE = v1.DeadLetterReason.DEAD_LETTER_REASON_UNDECODABLE
 
@@ -38,6 +55,37 @@ _UNDECODABLE = v1.DeadLetterReason.DEAD_LETTER_REASON_UNDECODABLE
 class StoreTables(Protocol):
     def get_store(self, store_id: str) -> bytes | None: ...
     def put_store(self, store_id: str, data: bytes) -> None: ...
+    def delete_store(self, store_id: str) -> None: ...
+
+
+def plan_key(store_id: str, day: str) -> str:
+    """The table key of one day of a store's resupply plan ("|" cannot end a store id's day)."""
+    return f"{store_id}|plan|{day}"
+
+
+@dataclass
+class StoreRecord:
+    stockout: StoreStockout
+    watermark: int | None
+
+
+def load_store(
+    tables: StoreTables, store_id: str, config: FunnelServiceConfig,
+    plan_days: Iterable[str] | None = None,
+) -> StoreRecord | None:
+    """A store's state with the plan of ``plan_days`` (None: every planned day) loaded; None for
+    a store never seen."""
+    data = tables.get_store(store_id)
+    if not data:
+        return None
+    record = json.loads(data)
+    stockout = StoreStockout.from_dict(record["stockout"], config.stockout)
+    days = stockout.planned_days if plan_days is None else set(plan_days) & stockout.planned_days
+    for day in sorted(days):
+        plan = tables.get_store(plan_key(store_id, day))
+        if plan:
+            stockout.load_plan_day(day, json.loads(plan))
+    return StoreRecord(stockout, record["watermark"])
 
 
 def encode_resupply_event(resupply: v1.Resupply) -> bytes:
@@ -71,7 +119,8 @@ def decode_store_event(data: bytes | None) -> ContributionUpdate | v1.Resupply:
                 model=(name, int(version), label),
             )
         raise ValueError(f"unknown store event type {raw['t']!r}")
-    except (ValueError, KeyError, TypeError) as exc:
+    # OverflowError: Infinity where an integer belongs; RecursionError: absurdly nested JSON.
+    except (ValueError, KeyError, TypeError, OverflowError, RecursionError) as exc:
         raise DataError(f"store event is malformed: {exc}") from exc
 
 
@@ -113,27 +162,59 @@ class StoreProcessor:
             "processed",
         )
 
+    def on_store_record(
+        self, tables: StoreTables, *, partition: int, offset: int, key: bytes | None,
+        value: bytes | None, now_us: int,
+    ) -> Result:
+        """``on_store_event`` for one record of the store topic; a malformed one (only a foreign
+        producer can write it) goes to ``lens.dlq`` instead of stopping the agent."""
+        try:
+            return self.on_store_event(tables, value)
+        except DataError as exc:
+            topic = store_topic_name(self.config)
+            if self.metrics is not None:
+                self.metrics.dead_letters.labels(topic, "undecodable").inc()
+            return Result([dead_letter(
+                topic=topic, partition=partition, offset=offset, key=key, value=value,
+                reason=_UNDECODABLE, detail=str(exc), now_us=now_us,
+                service=self.config.service_name,
+            )])
+
     def on_store_event(self, tables: StoreTables, value: bytes | None) -> Result:
         event = decode_store_event(value)
         store_id = event.store_id
-        data = tables.get_store(store_id)
-        if data:
-            record = json.loads(data)
-            stockout = StoreStockout.from_dict(record["stockout"], self.config.stockout)
-            watermark = record["watermark"]
-        else:
-            stockout, watermark = StoreStockout(store_id, self.config.stockout), None
         if isinstance(event, ContributionUpdate):
+            days = {day for _, day in event.cells}
+        else:
+            days = {event.day}
+        record = load_store(tables, store_id, self.config, days)
+        if record is None:
+            record = StoreRecord(StoreStockout(store_id, self.config.stockout), None)
+        stockout = record.stockout
+        if isinstance(event, ContributionUpdate):
+            old = stockout.contributions.get(event.contributor)
+            if old is not None:  # the cells it replaces are checked against their plan too
+                for day in {d for _, d in old.cells} - days:
+                    plan = tables.get_store(plan_key(store_id, day))
+                    if plan and day in stockout.planned_days:
+                        stockout.load_plan_day(day, json.loads(plan))
             alerts = stockout.apply(event)
-            if watermark is None or event.as_of > watermark:
-                watermark = event.as_of
+            if record.watermark is None or event.as_of > record.watermark:
+                record.watermark = event.as_of
                 # Bound the state: forget cells of days before yesterday (event time of the
                 # newest prediction seen for the store).
-                stockout.expire_before(iso_date(watermark - MICROS_PER_DAY))
+                planned = set(stockout.planned_days)
+                stockout.expire_before(iso_date(record.watermark - MICROS_PER_DAY))
+                for day in planned - stockout.planned_days:
+                    tables.delete_store(plan_key(store_id, day))
         else:
             alerts = stockout.on_resupply(event)
-        record = {"stockout": stockout.to_dict(), "watermark": watermark}
-        tables.put_store(store_id, json.dumps(record, separators=(",", ":")).encode())
+            tables.put_store(plan_key(store_id, event.day), json.dumps(
+                stockout.plan_day(event.day), separators=(",", ":"), sort_keys=True).encode())
+        tables.put_store(store_id, json.dumps(
+            {"stockout": stockout.to_dict(include_plan=False), "watermark": record.watermark},
+            separators=(",", ":"),
+        ).encode())
         if self.metrics is not None and alerts:
             self.metrics.alerts.labels("stockout").inc(len(alerts))
         key = store_id.encode()

@@ -19,9 +19,10 @@ from lens.codec import encode
 from lens.data.basket import Basket
 from lens.errors import ConfigError, RuntimeDependencyError
 from lens.topics import POS_TRANSACTIONS
+from services.kafka.connection import Kafka, as_connection
 from services.pos.events import basket_events, event_key
 
-__all__ = ["EventSink", "PosPublisher", "ReplayStats", "parse_speed", "replay"]
+__all__ = ["EventSink", "PosPublisher", "ReplayStats", "parse_speed", "pos_producer", "replay"]
 
 log = logging.getLogger(__name__)
 
@@ -108,6 +109,22 @@ def replay(
     return ReplayStats(lines=lines, baskets=sent, seconds=clock() - started)
 
 
+def pos_producer(kafka: Kafka, client_id: str = "lens-pos") -> Any:
+    """The confluent-kafka producer POS records go out with."""
+    from confluent_kafka import Producer
+
+    return Producer(as_connection(kafka).client_config({
+        "enable.idempotence": True,  # acks=all, no duplicates or reordering on retry
+        "linger.ms": 20,
+        # gzip: every consumer reads it (aiokafka needs an extra package for lz4).
+        "compression.type": "gzip",
+        # murmur2, as Java clients and Faust's producer: a customer's records land on the
+        # partition Faust's table routing (the query API) expects (librdkafka defaults to CRC32).
+        "partitioner": "murmur2_random",
+        "client.id": client_id,
+    }))
+
+
 class PosPublisher:
     """Idempotent producer to pos.transactions, keyed by customer id.
 
@@ -117,29 +134,16 @@ class PosPublisher:
 
     def __init__(
         self,
-        bootstrap: str,
+        kafka: Kafka,
         *,
         topic: str = POS_TRANSACTIONS.name,
         flush_timeout_s: float = 60.0,
         producer: Any = None,
     ) -> None:
-        if producer is None:
-            from confluent_kafka import Producer
-
-            producer = Producer(
-                {
-                    "bootstrap.servers": bootstrap,
-                    "enable.idempotence": True,  # acks=all, no duplicates or reordering on retry
-                    "linger.ms": 20,
-                    # gzip: every consumer reads it (aiokafka needs an extra package for lz4).
-                    "compression.type": "gzip",
-                    "client.id": "lens-pos",
-                }
-            )
-        self.bootstrap = bootstrap
+        self.kafka = as_connection(kafka)
         self.topic = topic
         self.flush_timeout_s = flush_timeout_s
-        self._producer = producer
+        self._producer = producer if producer is not None else pos_producer(self.kafka)
         self.acknowledged = 0
         self.failures: list[str] = []
 
@@ -155,7 +159,7 @@ class PosPublisher:
     def send_raw(self, key: bytes, value: bytes) -> None:
         if self.failures:
             raise RuntimeDependencyError(
-                f"Kafka at {self.bootstrap} refused records for {self.topic}: {self.failures[0]}"
+                f"Kafka at {self.kafka} refused records for {self.topic}: {self.failures[0]}"
             )
         while True:
             try:
@@ -169,7 +173,7 @@ class PosPublisher:
         remaining = self._producer.flush(self.flush_timeout_s)
         if remaining:
             raise RuntimeDependencyError(
-                f"Kafka at {self.bootstrap} did not acknowledge {remaining} records within "
+                f"Kafka at {self.kafka} did not acknowledge {remaining} records within "
                 f"{self.flush_timeout_s:.0f}s. Check that the broker is up (lens stack status)."
             )
         if self.failures:

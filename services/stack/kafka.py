@@ -3,6 +3,11 @@
 Layout under ``<run_dir>/kafka``: ``server.properties`` (rendered from deploy/kafka), ``data/``
 (log dirs, formatted on first start), ``broker.log`` and ``broker.pid``. The jars live in
 ``deploy/kafka/lib`` and are shared by every run dir.
+
+The client listener follows the settings: PLAINTEXT by default; with
+``LENS_KAFKA_SECURITY_PROTOCOL=SASL_PLAINTEXT`` (mechanism PLAIN) it requires SASL and accepts
+exactly the configured user, so the local stack runs with the same client settings as a secured
+production cluster. SSL listeners need certificates: use an existing cluster for those.
 """
 
 import base64
@@ -21,6 +26,7 @@ from string import Template
 from lens.errors import ConfigError, RuntimeDependencyError
 from lens.settings import LensSettings
 from services.kafka.admin import wait_until_ready
+from services.kafka.connection import KafkaConnection
 
 __all__ = ["KafkaStatus", "LocalKafka", "resolve_kafka_jars"]
 
@@ -28,6 +34,8 @@ DEPLOY_DIR = Path(__file__).resolve().parents[2] / "deploy" / "kafka"
 JARS_DIR = DEPLOY_DIR / "lib"
 _JARS_STAMP = JARS_DIR / ".resolved"
 _VERSION_LINE = re.compile(r"Kafka version: (\S+)")
+# A JAAS option name (user_<name>) is one token of letters, digits, '_' and '-'.
+_SASL_USER = re.compile(r"[A-Za-z0-9_-]+")
 
 
 def _require(program: str, install_hint: str) -> str:
@@ -109,6 +117,41 @@ class LocalKafka:
     def bootstrap(self) -> str:
         return self.settings.bootstrap_servers
 
+    @property
+    def connection(self) -> KafkaConnection:
+        """How clients reach this broker (its listener follows the same settings)."""
+        return KafkaConnection.from_settings(self.settings)
+
+    def _client_listener(self) -> tuple[str, str]:
+        """The client listener's protocol and, for SASL, the properties that configure it."""
+        settings = self.settings
+        protocol = settings.kafka_security_protocol
+        if protocol == "PLAINTEXT":
+            return protocol, ""
+        if protocol != "SASL_PLAINTEXT" or settings.kafka_sasl_mechanism != "PLAIN":
+            raise ConfigError(
+                f"the local broker serves PLAINTEXT or SASL_PLAINTEXT with PLAIN, not {protocol} "
+                f"with {settings.kafka_sasl_mechanism}: point LENS_KAFKA_BOOTSTRAP at a cluster "
+                "that has it, or change LENS_KAFKA_SECURITY_PROTOCOL / LENS_KAFKA_SASL_MECHANISM."
+            )
+        user = settings.kafka_sasl_username
+        password = settings.kafka_sasl_password.get_secret_value()
+        if not _SASL_USER.fullmatch(user) or any(ord(c) < 32 for c in password):
+            raise ConfigError(
+                "the local broker needs a SASL user name of letters, digits, '_' and '-', and a "
+                "password without control characters (LENS_KAFKA_SASL_USERNAME/PASSWORD)."
+            )
+        # JAAS quoting (\ and \"), then .properties escaping (\) on top of it.
+        quoted = password.replace("\\", "\\\\").replace('"', '\\"').replace("\\", "\\\\")
+        # The broker talks to itself (inter-broker) as the same user.
+        return protocol, "\n".join([
+            "sasl.enabled.mechanisms=PLAIN",
+            "sasl.mechanism.inter.broker.protocol=PLAIN",
+            "listener.name.sasl_plaintext.plain.sasl.jaas.config="
+            "org.apache.kafka.common.security.plain.PlainLoginModule required "
+            f'username="{user}" password="{quoted}" user_{user}="{quoted}";',
+        ])
+
     def _java_command(self, java: str, *args: str) -> list[str]:
         return [
             java,
@@ -119,13 +162,19 @@ class LocalKafka:
         ]
 
     def _render_config(self) -> None:
+        listener, sasl = self._client_listener()
         template = Template((DEPLOY_DIR / "server.properties").read_text())
+        # Owner-only: with SASL the file holds the password.
+        self.config_path.touch(mode=0o600)
+        self.config_path.chmod(0o600)
         self.config_path.write_text(
             template.substitute(
                 host=self.settings.kafka_host,
                 port=self.settings.kafka_port,
                 controller_port=self.settings.kafka_controller_port,
                 log_dirs=self.data_dir,
+                listener=listener,
+                sasl=sasl,
             )
         )
 
@@ -158,7 +207,7 @@ class LocalKafka:
     def start(self) -> KafkaStatus:
         """Start the broker (if not running) and wait until it answers an AdminClient."""
         if self.running_pid() is not None:
-            wait_until_ready(self.bootstrap, self.settings.kafka_start_timeout_s)
+            wait_until_ready(self.connection, self.settings.kafka_start_timeout_s)
             return self.status()
         java = _require("java", "install a Java 17+ runtime (apt-get install openjdk-17-jre-headless)")
         for port in (self.settings.kafka_port, self.settings.kafka_controller_port):
@@ -184,7 +233,7 @@ class LocalKafka:
         self.pid_path.write_text(str(self._process.pid))
         try:
             wait_until_ready(
-                self.bootstrap,
+                self.connection,
                 self.settings.kafka_start_timeout_s,
                 is_alive=lambda: self._process.poll() is None,
             )

@@ -331,7 +331,7 @@ def test_predictions_survive_a_late_model_server_and_feed_both_alerts(kafka_boot
     worker = Worker(
         kafka_bootstrap, tmp_path / "worker", "--model-server", f"127.0.0.1:{model_port}",
         "--inactivity-timeout", "600", "--sweep-interval", "1", "--quiet-after", "2",
-        "--predict-retry", "1", "--anomaly-min-history", "2",
+        "--predict-retry", "1", "--anomaly-min-history", "2", "--anomaly-min-sessions", "1",
     )
     server = None
     producer = Producer({"bootstrap.servers": kafka_bootstrap, "enable.idempotence": True})

@@ -110,7 +110,7 @@ def test_the_funnel_worker_config_is_derived_from_settings(clean_lens_env, monke
     monkeypatch.setenv("LENS_CLUSTER_MODEL", str(tmp_path / "clusters.json"))
     settings = worker_settings("--inactivity-timeout", "120", "--anomaly-min-history", "600",
                                "--stockout-days", "3", "--app-id", "lens-funnel-b",
-                               "--anomaly-threshold", "2.5")
+                               "--anomaly-threshold", "2.5", "--anomaly-min-sessions", "2")
     config = FunnelServiceConfig.from_settings(settings)
     assert config.store_dir == tmp_path / "funnel"
     assert (config.app_id, config.web_port) == ("lens-funnel-b", 6066)
@@ -119,7 +119,7 @@ def test_the_funnel_worker_config_is_derived_from_settings(clean_lens_env, monke
     assert config.cluster_model_path == tmp_path / "clusters.json"
     assert config.sessionizer.inactivity_timeout == dt.timedelta(minutes=2)
     assert (config.anomaly.min_history, config.anomaly.window) == (600, 600)  # window >= history
-    assert config.anomaly.threshold == 2.5
+    assert (config.anomaly.threshold, config.anomaly.min_sessions) == (2.5, 2)
     assert config.stockout.n_days == 3
     assert FunnelServiceConfig.from_settings(settings, no_model=True).model_server is None
 
@@ -135,6 +135,7 @@ def test_the_funnel_worker_config_is_derived_from_settings(clean_lens_env, monke
         ("LENS_PREDICT_RETRY_S", "abc", "predict_retry_s"),
         ("LENS_ANOMALY_MIN_HISTORY", "0", "anomaly_min_history"),
         ("LENS_ANOMALY_THRESHOLD", "-1", "anomaly_threshold"),
+        ("LENS_ANOMALY_MIN_SESSIONS", "0", "anomaly_min_sessions"),
         ("LENS_STOCKOUT_DAYS", "0", "stockout_days"),
     ],
 )

@@ -15,28 +15,31 @@ def observed_with_overlap(k: int) -> list[str]:
     return PREDICTED[:k] + [f"other{i}" for i in range(10 - k)]
 
 
-def observe(detector, customer, cluster, predicted, observed, **kw):
+def observe(detector, customer, cluster, predicted, observed, ranking=(), recent=(), **kw):
     return detector.observe(
-        customer_id=customer, cluster=cluster, predicted=predicted, observed=observed,
-        event_time=T, session_index=2, **kw,
+        customer_id=customer, cluster=cluster, predicted=predicted, ranking=ranking,
+        observed=observed, recent=recent, event_time=T, session_index=2, **kw,
     )
 
 
 def test_scores_by_hand_after_min_history():
     detector = AnomalyDetector(AnomalyConfig(min_history=3, window=10))
-    # dA: {a,b} vs {a,b} = 0; vs {a,c}: F1 = 1/2 -> 0.5; vs {a}: F1 = 2/3 -> 1/3
+    # dA = (1 - F1) / 2 + miss / 2: {a,b} vs {a,b} = 0; vs {a,c}: F1 = 1/2, c missed ->
+    # 0.25 + 0.25; vs {a}: F1 = 2/3, nothing missed -> 1/6
     results = [
         observe(detector, "c1", 0, ["a", "b"], ["a", "b"]),
         observe(detector, "c2", 0, ["a", "b"], ["a", "c"]),
         observe(detector, "c3", 0, ["a", "b"], ["a"]),
     ]
-    assert [r.distance for r in results] == pytest.approx([0.0, 0.5, 1 / 3])
+    assert [r.distance for r in results] == pytest.approx([0.0, 0.5, 1 / 6])
     assert all(r.score is None and r.alert is None for r in results)
-    # window [0, 0.5, 1/3]: median 1/3, MAD 1/6 -> dB of 1.0 = (2/3) / (1.4826 / 6) = 4 / 1.4826
+    # window [0, 0.5, 1/6]: median 1/6, MAD 1/6 -> dB of 1.0 = (5/6) / (1.4826 / 6) = 5 / 1.4826
     result = observe(detector, "c4", 0, ["a", "b"], ["x", "y"])
     assert result.distance == 1.0
-    assert result.score == pytest.approx(4 / 1.4826)
-    assert result.alert is None  # 2.698 < 3.5
+    assert result.score == pytest.approx(5 / 1.4826)
+    assert result.alert is None  # 3.37 < 3.5
+    # the ranking counts as expected: x in it halves the miss
+    assert observe(detector, "c5", 0, ["a", "b"], ["x", "y"], ranking=["x"]).distance == 0.75
 
 
 def test_planted_outlier_is_detected_only_against_its_own_cluster():
@@ -86,7 +89,7 @@ def test_state_round_trip():
 
 
 def test_observe_session_uses_the_state_prediction_and_cluster():
-    detector = AnomalyDetector(AnomalyConfig(min_history=1, window=5))
+    detector = AnomalyDetector(AnomalyConfig(min_history=1, window=5, min_sessions=1))
     state = FunnelState("c1", cluster=2)
     session = v1.Session(
         customer_id="c1", session_index=2, timestamp=to_timestamp(T),
@@ -95,8 +98,30 @@ def test_observe_session_uses_the_state_prediction_and_cluster():
     assert detector.observe_session(state, session) is None  # no prediction yet
     state.last_prediction = LastPrediction("c1:1", "s1", T, 1, (("a", 0.9, 1.0), ("b", 0.8, 1.0)), 2.0, "lens", 7)
     result = detector.observe_session(state, session)
-    assert result.distance == pytest.approx(1 / 3)  # F1 = 2 / 3
+    assert result.distance == pytest.approx(1 / 6)  # F1 = 2 / 3, nothing missed
     assert list(detector.windows) == [2]
+    assert state.distances == [pytest.approx(1 / 6)]
+
+
+def test_a_customer_level_is_the_mean_of_the_latest_distances():
+    detector = AnomalyDetector(AnomalyConfig(min_history=1, window=5, smoothing=3))
+    result = observe(detector, "c", 0, ["a"], ["x"], recent=[0.0, 0.0, 0.5, 0.5])
+    # one odd basket (dA 1) after two ordinary ones: level (0.5 + 0.5 + 1) / 3
+    assert (result.distance, result.level) == (1.0, pytest.approx(2 / 3))
+    assert detector.windows[0].values() == [pytest.approx(2 / 3)]
+
+
+def test_sessions_after_a_prediction_from_too_short_a_history_are_not_scored():
+    detector = AnomalyDetector(AnomalyConfig(min_history=1, window=5, min_sessions=3))
+    state = FunnelState("c1")
+    session = v1.Session(customer_id="c1", session_index=3, timestamp=to_timestamp(T),
+                         items=[v1.SessionItem(product_id="x", quantity=1)])
+    state.last_prediction = LastPrediction("c1:2", "s1", T, 2, (("a", 0.9, 1.0),), 2.0, "lens", 7)
+    assert detector.observe_session(state, session) is None
+    assert detector.windows == {} and state.distances == []
+    state.last_prediction = LastPrediction("c1:3", "s1", T, 3, (("a", 0.9, 1.0),), 2.0, "lens", 7)
+    session.session_index = 4
+    assert detector.observe_session(state, session).distance == 1.0
 
 
 def test_config_validation():

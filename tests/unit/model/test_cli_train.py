@@ -61,3 +61,15 @@ def test_unknown_config_is_a_clean_error(lens_main, tmp_path, capsys, clean_lens
     write_history(history)
     assert lens_main(["train", "--data", str(history), "--config", "huge", "--out", str(tmp_path)]) == 2
     assert "lens1000" in capsys.readouterr().err
+
+
+def test_repeat_path_can_be_switched_off_for_a_preset(lens_main, tmp_path, clean_lens_env):
+    history = tmp_path / "history.csv"
+    write_history(history)
+    out = tmp_path / "run"
+    code = lens_main([
+        "train", "--data", str(history), "--config", "tiny", "--no-repeat-path", "--epochs", "1",
+        "--eager", "--out", str(out), "--split", "none",
+    ])
+    assert code == 0
+    assert json.loads((out / "lens.json").read_text())["config"]["repeat_path"] is False

@@ -12,6 +12,21 @@ def test_presets_follow_table_1_of_the_paper():
     assert (lens2000.sce_units, lens2000.fbe_units, lens2000.nsd_units) == ((256,), (256, 256), (512, 128))
     assert lens1000.fbe_bidirectional and lens2000.fbe_bidirectional
     assert lens1000.fbe_output_dim == 512  # forward + backward states of 256
+    assert not (lens1000.repeat_path or lens2000.repeat_path)  # not in the paper
+
+
+def test_repeat_presets_are_table_1_plus_the_repeat_path():
+    for name in ("lens1000", "lens2000"):
+        repeat = CONFIGS[f"{name}r"]
+        assert repeat.repeat_path
+        assert dataclasses.replace(repeat, name=name, repeat_path=False) == CONFIGS[name]
+    assert CONFIGS["tiny"].repeat_path
+
+
+def test_configs_saved_before_the_repeat_path_load_without_it():
+    old = CONFIGS["lens1000"].to_dict()
+    del old["repeat_path"]
+    assert LensConfig.from_dict(old) == CONFIGS["lens1000"]
 
 
 def test_config_is_frozen_and_round_trips():

@@ -1,5 +1,9 @@
 """Decoding with hand-set output biases: the decoder's logits are then the same at every step
-(output kernel = 0), so the emitted sequence follows from the masking rules alone."""
+(output kernel = 0), so the emitted sequence follows from the masking rules alone. The masking
+rules are the generator's (no repeat path); decoding through the repeat path is in
+test_repeat_path."""
+
+import dataclasses
 
 import numpy as np
 import pytest
@@ -17,6 +21,11 @@ def force_bias(model, values: dict[int, float]) -> None:
     for index, value in values.items():
         bias[index] = value
     layer.bias.assign(bias)
+
+
+@pytest.fixture
+def config(config):
+    return dataclasses.replace(config, repeat_path=False)
 
 
 @pytest.fixture

@@ -37,3 +37,13 @@ def test_an_empty_batch_has_zero_loss_not_nan():
     empty = {k: v[:0] for k, v in outputs().items()}
     losses = LensTask(CONFIGS["tiny"])(empty)
     assert all(np.isfinite(float(v)) for v in losses.values())
+
+
+def test_basket_loss_is_the_nll_of_mixture_log_probabilities():
+    # The repeat path hands the task normalized log-probabilities as logits.
+    probs = np.array([0.5, 0.25, 0.125, 0.125], np.float32)  # classes 0..3
+    batch = outputs() | {"logits": np.broadcast_to(np.log(probs), (2, 3, 4)).copy()}
+    losses = LensTask(CONFIGS["tiny"])(batch)
+    # Trained tokens: 2, 3, 0 (first target) and 2, 0 (second): -(3 log 1/8 + 2 log 1/2) / 5.
+    expected = -(3 * np.log(0.125) + 2 * np.log(0.5)) / 5
+    assert float(losses["basket"]) == pytest.approx(expected, rel=1e-5)

@@ -53,3 +53,10 @@ def test_the_docker_compose_model_server_command_is_accepted_verbatim():
     options = parse(*command)
     assert options.model_config_file == "/config/models.config"
     assert options.enable_batching and options.monitoring_config_file == "/config/monitoring.config"
+
+
+def test_request_size_limit_defaults_to_64_mib_and_must_be_positive():
+    assert parse("--model_base_path=/m").max_request_bytes == 64 * 1024 * 1024
+    assert parse("--model_base_path=/m", "--max_request_bytes=1024").max_request_bytes == 1024
+    with pytest.raises(ConfigError, match="max_request_bytes"):
+        parse("--model_base_path=/m", "--max_request_bytes=0")

@@ -46,6 +46,9 @@ class DictTables:
     def put_store(self, store_id, data):
         self.stores[store_id] = data
 
+    def delete_store(self, store_id):
+        self.stores.pop(store_id, None)
+
 
 def stamp(seconds: float) -> Timestamp:
     micros = T0_US + int(seconds * 1_000_000)
@@ -87,7 +90,7 @@ def make_config(tmp_path: Path, clean_lens_env):
         )
         given = dict(
             sessionizer=SessionizerConfig(inactivity_timeout=dt.timedelta(minutes=30)),
-            anomaly=AnomalyConfig(min_history=2, window=10, threshold=3.5),
+            anomaly=AnomalyConfig(min_history=2, window=10, threshold=3.5, min_sessions=1),
         )
         given.update(overrides)
         return dataclasses.replace(FunnelServiceConfig.from_settings(settings), **given)

@@ -192,3 +192,20 @@ def test_without_a_model_nothing_waits_for_a_prediction(make_config, tables):
                                        (b"c1", closed("T1", "c1", 1))])
     assert len(sessions_of(results)) == 1 and results[1].predict == []
     assert processor.metas[3].pending == set()
+
+
+def test_lines_beyond_the_basket_cap_are_dead_lettered(make_config, tables, metrics):
+    from lens.stream import ValidationConfig
+
+    processor = FunnelProcessor(make_config(validation=ValidationConfig(max_basket_lines=2)),
+                                metrics)
+    records = [(b"c1", line("T1", n, "c1", f"p{n}", n)) for n in (1, 2, 3, 4)]
+    records += [(b"c1", line("T1", 2, "c1", "p2", 2)), (b"c1", closed("T1", "c1", 9))]
+    results = feed(processor, tables, records)
+    assert [r.outcome for r in results] == [
+        "processed", "processed", "dead_lettered", "dead_lettered", "duplicate", "processed"]
+    letter = v1.DeadLetter.FromString(results[2].outputs[0].value)
+    assert letter.reason == v1.DeadLetterReason.DEAD_LETTER_REASON_BASKET_TOO_LARGE
+    (session,) = sessions_of(results)
+    assert [i.product_id for i in session.items] == ["p1", "p2"]
+    assert metrics.dead_letters.labels("pos.transactions", "basket_too_large")._value.get() == 2

@@ -49,3 +49,44 @@ def test_demand_above_the_plan_alerts_once_per_state(make_config, tables, metric
     assert alert.alert_id == "S1:milk:2026-03-03:1" and alert.model.version == 3
     assert demand("b", 2) == []  # same state: no second alert
     assert metrics.alerts.labels("stockout")._value.get() == 1
+
+
+def test_the_plan_is_stored_one_day_per_key_and_expires_with_its_day(make_config, tables):
+    import json
+
+    from services.funnel.stockout import encode_resupply_event, load_store, plan_key
+
+    config = make_config()
+    processor = StoreProcessor(config)
+    for product, day, units in [("milk", "2026-03-03", 3), ("eggs", "2026-03-03", 1),
+                                ("milk", "2026-03-04", 9)]:
+        processor.on_store_event(tables, encode_resupply_event(
+            v1.Resupply(store_id="S1", product_id=product, day=day, quantity=units)))
+    assert json.loads(tables.stores[plan_key("S1", "2026-03-03")]) == {
+        "eggs": 1_000_000, "milk": 3_000_000}
+    assert b"resupply" not in tables.stores["S1"]  # the record names the planned days only
+    # a prediction for 03-03 meets that day's plan: 5 > 3
+    as_of = 1_772_409_600_000_000  # 2026-03-02T00:00Z
+    update = ContributionUpdate("S1", "a", {("milk", "2026-03-03"): 5_000_000}, as_of,
+                                ("lens", 1, ""))
+    (out,) = processor.on_store_event(tables, encode_store_event(update)).outputs
+    assert v1.StockoutAlert.FromString(out.value).shortfall == 2.0
+    record = load_store(tables, "S1", config)
+    assert record.stockout.residual("milk", "2026-03-04") == 9.0
+    # a newer prediction two days later expires 03-03 (before yesterday), plan key included
+    later = ContributionUpdate("S1", "a", {}, as_of + 3 * 86_400_000_000, ("lens", 1, ""))
+    processor.on_store_event(tables, encode_store_event(later))
+    assert plan_key("S1", "2026-03-03") not in tables.stores
+    assert plan_key("S1", "2026-03-04") in tables.stores
+
+
+def test_a_malformed_store_record_is_dead_lettered_not_raised(make_config, tables, metrics):
+    config = make_config()
+    result = StoreProcessor(config, metrics).on_store_record(
+        tables, partition=2, offset=7, key=b"S1", value=b'{"t": "demand"}', now_us=NOW_US)
+    (letter,) = result.outputs
+    assert letter.topic == DEAD_LETTERS.name
+    dead = v1.DeadLetter.FromString(letter.value)
+    assert (dead.source_topic, dead.source_offset) == (store_topic_name(config), 7)
+    assert dead.original_value == b'{"t": "demand"}' and "malformed" in dead.detail
+    assert tables.stores == {}

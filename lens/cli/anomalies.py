@@ -1,0 +1,194 @@
+"""``lens anomalies``: Algorithm 1 in batch over a history file (``lens.anomaly.batch``)."""
+
+import argparse
+import math
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from lens.errors import ConfigError
+from lens.settings import LensSettings
+
+if TYPE_CHECKING:
+    import numpy as np
+
+    from lens.anomaly import BatchAnomalies, Embedder, FunnelObservation
+
+__all__ = ["funnel_embedder", "register", "rows_of", "run"]
+
+COLUMNS = (
+    "customer_id", "distance", "level", "cluster", "score", "alert", "predicted", "observed"
+)
+SHOWN = 20  # rows printed when there is no --out
+_DEFAULT_MIN_SESSIONS = 4  # AnomalyConfig().min_sessions, spelled out so --help imports no numpy
+
+DESCRIPTION = """\
+Scores every customer's last session against the basket the model predicted from the
+sessions before it (the paper's Algorithm 1, the same dA and dB the funnel worker uses):
+
+  dA    = 1/2 (1 - F1(predicted basket, observed basket))
+          + 1/2 (share of the observed products outside the model's ranking), in [0, 1]
+  level = mean dA of the customer's last 3 scored sessions (each predicted from the
+          sessions before it): a behaviour change lasts, one odd basket does not
+  fk    = the customer's behaviour cluster: nearest centroid of its funnel embedding fE
+          (--clusters FILE, or k-means fitted here on everyone's fE, K by silhouette)
+  dB    = robust z-score of the level against the levels of the other customers of the
+          cluster (median and 1.4826 x MAD); alert = dB > --threshold
+
+A session is scored only when its prediction saw at least --min-sessions sessions; customers
+with fewer are left out. Models without a funnel
+embedding (the baselines) put everyone in one cluster. Models: a `lens train --out` run
+directory, a LENS architecture trained here on the sessions before each last one, or a
+baseline (see `lens eval --help`).
+"""
+
+EPILOG = """\
+output columns: customer_id, distance (dA of the last session), level, cluster, score (dB;
+empty while the cluster has fewer than --min-history other customers), alert, predicted,
+observed (product ids)
+
+examples:
+  lens anomalies --data data/synth/transactions.csv --model runs/lens
+  lens anomalies --data tafeng.zip --model personal-top --threshold 3 --out anomalies.csv
+  lens anomalies --data tx.csv --model runs/lens --save-clusters serving/clusters.json
+"""
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    parser = subparsers.add_parser(
+        "anomalies",
+        help="behaviour anomalies in batch (Algorithm 1): who just stopped behaving as predicted",
+        description=DESCRIPTION,
+        epilog=EPILOG,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    parser.add_argument("--data", type=Path, required=True, metavar="PATH",
+                        help="purchase history (.csv or .zip, minimal schema or Ta-Feng)")
+    parser.add_argument("--model", required=True,
+                        help="trained run directory, LENS architecture or baseline name")
+    parser.add_argument("--clusters", dest="cluster_model", type=Path, default=None,
+                        metavar="FILE",
+                        help="behaviour clusters (lens.anomaly.ClusterModel file, env "
+                        "LENS_CLUSTER_MODEL); default: fit k-means on the funnel embeddings")
+    parser.add_argument("--k", type=int, default=None,
+                        help="clusters to fit when there is no --clusters (default: best "
+                        "silhouette for K in 2..8)")
+    parser.add_argument("--save-clusters", type=Path, default=None, metavar="FILE",
+                        help="write the clusters used, for the worker's --clusters")
+    parser.add_argument("--threshold", dest="anomaly_threshold", type=float, default=None,
+                        help="dB above which a customer alerts (env LENS_ANOMALY_THRESHOLD, "
+                        "default 3.5)")
+    parser.add_argument("--min-history", dest="anomaly_min_history", type=int, default=None,
+                        help="other customers a cluster needs before its members get a dB "
+                        "(env LENS_ANOMALY_MIN_HISTORY, default 30)")
+    parser.add_argument("--min-sessions", type=int, default=None, metavar="N",
+                        help="sessions a prediction must have seen for the next session to be "
+                        f"scored (default {_DEFAULT_MIN_SESSIONS}, as the worker)")
+    parser.add_argument("--out", type=Path, default=None, metavar="FILE",
+                        help="write every customer's row to FILE (.csv or .jsonl); default: "
+                        f"print the {SHOWN} highest dB")
+    parser.add_argument("--skip-bad", action="store_true",
+                        help="skip bad data rows (counted) instead of failing")
+    parser.set_defaults(handler=run)
+
+
+def funnel_embedder(recommender: Any) -> "Embedder | None":
+    """fE of a LENS model (the ``funnel_embedding`` its export serves), read after ``fit``;
+    None for models without one."""
+    if not hasattr(recommender, "trained"):
+        return None
+
+    def embed(histories) -> "np.ndarray":
+        import numpy as np
+
+        from lens.model import pad_histories
+
+        trained = recommender.trained
+        customers = list(histories)
+        parts = []
+        for start in range(0, len(customers), 256):
+            chunk = {c: histories[c] for c in customers[start : start + 256]}
+            x = pad_histories(chunk, trained.vocabulary, trained.users, trained.config)
+            encoded = trained.model.funnel_embedding(
+                x["items"], x["features"], x["user"], x["lengths"]
+            )
+            parts.append(np.asarray(encoded, dtype=np.float64))  # [B, H]
+        return np.concatenate(parts) if parts else np.zeros((0, 1))
+
+    return embed
+
+
+def run(args: argparse.Namespace, settings: LensSettings) -> int:
+    from lens.anomaly import (
+        AnomalyConfig,
+        ClusterModel,
+        detect_anomalies,
+        funnel_observations,
+        split_last_sessions,
+    )
+    from lens.cli.models import resolve_model
+    from lens.cli.rows import check_out_path, format_table, write_rows
+    from lens.data.loaders import load_funnels
+
+    check_out_path(args.out)
+    if args.k is not None and args.k < 1:
+        raise ConfigError(f"--k must be >= 1 (got {args.k})")
+    model = resolve_model(args.model)  # before loading: a typo should not cost a data load
+    embed = funnel_embedder(model)
+    clusters = None
+    if settings.cluster_model is not None:
+        if embed is None:
+            raise ConfigError(
+                f"--clusters needs a model with funnel embeddings (LENS); {args.model} has none. "
+                "Leave --clusters out: everyone is then in one cluster."
+            )
+        clusters = ClusterModel.load(settings.cluster_model)
+    min_history = settings.anomaly_min_history
+    min_sessions = args.min_sessions
+    config = AnomalyConfig(
+        threshold=settings.anomaly_threshold,
+        min_history=min_history,
+        window=max(AnomalyConfig().window, min_history),
+        min_sessions=AnomalyConfig().min_sessions if min_sessions is None else min_sessions,
+    )
+    loaded = load_funnels(args.data, skip_bad=args.skip_bad)
+    if loaded.rows_skipped:
+        print(f"left out {loaded.rows_skipped} bad rows: {dict(loaded.skipped)}")
+    split = split_last_sessions(loaded.funnels, min_sessions=config.min_sessions)
+    observations = funnel_observations(split, model, embed=embed, config=config)
+    result = detect_anomalies(observations, clusters=clusters, k=args.k, config=config)
+    rows = rows_of(result, observations)
+    flagged = sum(row["alert"] for row in rows)
+    print(
+        f"{len(rows):,} customers scored ({split.too_short:,} with {config.min_sessions} "
+        "sessions or fewer left out), "
+        f"{result.model.k} cluster(s), {flagged:,} above dB {config.threshold:g}"
+    )
+    if args.save_clusters is not None:
+        print(f"wrote clusters to {result.model.save(args.save_clusters)}")
+    if args.out is not None:
+        write_rows(rows, COLUMNS, args.out)
+        print(f"wrote {len(rows):,} rows to {args.out}")
+    else:
+        print(format_table(rows[:SHOWN], COLUMNS))
+    return 0
+
+
+def rows_of(
+    result: "BatchAnomalies", observations: "list[FunnelObservation]"
+) -> list[dict[str, Any]]:
+    """One row per customer, highest dB first (customers without a dB last, by id)."""
+    rows = []
+    for i, obs in enumerate(observations):
+        score = float(result.scores[i])
+        scored = not math.isnan(score)
+        rows.append({
+            "customer_id": obs.customer_id,
+            "distance": float(result.distances[i]),
+            "level": float(result.levels[i]),
+            "cluster": int(result.clusters[i]),
+            "score": score if scored else None,
+            "alert": scored and score > result.threshold,
+            "predicted": list(obs.predicted),
+            "observed": list(obs.observed),
+        })
+    return sorted(rows, key=lambda r: (r["score"] is None, -(r["score"] or 0.0), r["customer_id"]))

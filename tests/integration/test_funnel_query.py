@@ -1,0 +1,134 @@
+"""The worker's query API and `lens backfill` on a real broker with a real worker process.
+
+The worker runs without a model server; predictions are published to lens.predictions by the
+test, as the worker's own predictor would, so the customer and store views have something to
+show. Every wait is a poll loop with a deadline; nothing asserts on speed.
+"""
+
+import datetime as dt
+import json
+import os
+import subprocess
+import sys
+import urllib.error
+import urllib.request
+import uuid
+
+import pytest
+from confluent_kafka import Producer
+
+from lens import v1
+from lens.stream.event_time import from_datetime, to_timestamp
+from lens.topics import INVENTORY_RESUPPLIES, POS_TRANSACTIONS, PREDICTIONS
+from tests.integration.test_funnel_service import Worker, closed, line, wait_for
+
+
+@pytest.fixture(scope="module")
+def worker(kafka_bootstrap, tmp_path_factory):
+    worker = Worker(kafka_bootstrap, tmp_path_factory.mktemp("query-worker"), "--no-model",
+                    "--inactivity-timeout", "600", "--sweep-interval", "1")
+    try:
+        worker.wait_ready()
+        yield worker
+    finally:
+        code = worker.stop()
+        assert code == 0, worker.logs()
+
+
+def get(worker, path):
+    """(status, JSON body) of GET path on the worker; (None, None) while it cannot answer."""
+    try:
+        with urllib.request.urlopen(f"http://127.0.0.1:{worker.port}{path}", timeout=5) as r:
+            return r.status, json.loads(r.read())
+    except urllib.error.HTTPError as error:
+        return error.code, json.loads(error.read() or b"null")
+    except OSError:
+        return None, None
+
+
+def test_customer_and_store_views_show_predictions_and_stockouts(worker, kafka_bootstrap):
+    run = uuid.uuid4().hex[:6]
+    customer, store = f"query-{run}", f"store-{run}"
+    t0 = dt.datetime.now(dt.timezone.utc).replace(microsecond=0) - dt.timedelta(hours=1)
+    tomorrow = (t0.date() + dt.timedelta(days=1)).isoformat()
+    producer = Producer({"bootstrap.servers": kafka_bootstrap, "enable.idempotence": True})
+    # One partition for the customer's records and its prediction, as the POS and worker do.
+    for event in (line("Q1", 1, customer, "milk", t0, store=store),
+                  closed("Q1", customer, t0 + dt.timedelta(seconds=5), line_count=1, store=store)):
+        producer.produce(POS_TRANSACTIONS.name, key=customer.encode(),
+                         value=event.SerializeToString(), partition=0)
+    assert producer.flush(30) == 0
+
+    def customer_view():
+        status, body = get(worker, f"/v1/customers/{customer}")
+        # the customer exists from its first line; wait for the basket to close too
+        return body if status == 200 and body["funnel"]["sessions"] else None
+
+    body = wait_for(customer_view, "the customer's closed session in the query API", worker)
+    assert body["prediction"] is None and body["cluster"] is None
+    assert body["funnel"]["sessions"] == 1 and body["funnel"]["expected_store"] == store
+    assert body["funnel"]["recent_sessions"][0]["products"] == ["milk"]
+
+    as_of = from_datetime(t0 + dt.timedelta(seconds=5))
+    prediction = v1.Prediction(
+        prediction_id=f"{customer}:1", customer_id=customer, store_id=store,
+        as_of=to_timestamp(as_of), session_index=1, days_to_next=1.0,
+        basket=[v1.PredictedItem(product_id="milk", score=0.8, quantity=3.0)],
+        model=v1.ModelRef(name="lens", version=7),
+    )
+    producer.produce(PREDICTIONS.name, key=customer.encode(), value=prediction.SerializeToString(),
+                     partition=0, headers=[("lens-cluster", b"4")])
+    plan = v1.Resupply(store_id=store, product_id="milk", day=tomorrow, quantity=1)
+    producer.produce(INVENTORY_RESUPPLIES.name, key=store.encode(), value=plan.SerializeToString())
+    assert producer.flush(30) == 0
+
+    body = wait_for(lambda: (b := customer_view()) and b["prediction"] and b, "the prediction", worker)
+    p = body["prediction"]
+    assert p["basket"] == [{"product_id": "milk", "score": pytest.approx(0.8), "quantity": 3.0}]
+    assert p["days_to_next"] == 1.0 and p["model"] == {"name": "lens", "version": 7, "label": ""}
+    assert body["cluster"] == 4
+
+    def store_view():
+        status, body = get(worker, f"/v1/stores/{store}")
+        return body if status == 200 and body["stockouts"] else None
+
+    body = wait_for(store_view, "the store's stock-out cell", worker)
+    assert body["demand"] == [{"product_id": "milk", "day": tomorrow, "predicted_demand": 3.0,
+                               "resupply_quantity": 1.0, "residual": -2.0, "planned": True}]
+    (cell,) = body["stockouts"]
+    assert (cell["product_id"], cell["day"], cell["shortfall"]) == ("milk", tomorrow, 2.0)
+
+    for path in (f"/v1/customers/nobody-{run}", f"/v1/stores/nowhere-{run}"):
+        status, body = get(worker, path)
+        assert status == 404 and body["error"] == "not_found", (path, body)
+    status, spec = get(worker, "/openapi.json")
+    assert status == 200 and spec["openapi"].startswith("3.")
+    assert {"/v1/customers/{customer_id}", "/v1/stores/{store_id}"} <= set(spec["paths"])
+
+
+def test_backfill_loads_history_as_backfilled_sessions(worker, kafka_bootstrap, tmp_path):
+    customer = f"history-{uuid.uuid4().hex[:6]}"
+    start = dt.datetime.now(dt.timezone.utc).replace(tzinfo=None, microsecond=0) - dt.timedelta(days=10)
+    data = tmp_path / "history.csv"
+    data.write_text("TRAN_ID,CLIENT_ID,PROD_ID,TIMESTAMP,PROD_AMOUNT,PRODT_QTY,STORE_ID\n" + "".join(
+        f"{customer}-{day},{customer},{product},{(start + dt.timedelta(days=day)).isoformat()},2,1,S9\n"
+        for day, product in ((0, "milk"), (0, "tea"), (4, "milk"), (8, "jam"))
+    ))
+    env = {k: v for k, v in os.environ.items() if not k.startswith("LENS_")}
+    env.update(LENS_KAFKA_BOOTSTRAP=kafka_bootstrap, LENS_RUN_DIR=str(tmp_path))
+    done = subprocess.run(
+        [sys.executable, "-m", "lens.cli.main", "backfill", "--data", str(data), "--no-progress"],
+        env=env, capture_output=True, text=True, timeout=300,
+    )
+    assert done.returncode == 0, done.stderr
+    assert "published 4 lines and 3 baskets" in done.stdout
+
+    def loaded():
+        status, body = get(worker, f"/v1/customers/{customer}")
+        return body if status == 200 and body["funnel"]["sessions"] == 3 else None
+
+    body = wait_for(loaded, "the backfilled history in the funnel state", worker)
+    sessions = body["funnel"]["recent_sessions"]
+    assert [s["products"] for s in sessions] == [["jam"], ["milk"], ["milk", "tea"]]  # newest first
+    assert all(s["backfilled"] for s in sessions)
+    assert body["funnel"]["expected_store"] == "S9" and body["prediction"] is None

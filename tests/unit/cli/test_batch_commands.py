@@ -1,0 +1,154 @@
+"""`lens anomalies` and `lens stockouts` end to end on a tiny history file, with a fake model
+(and once with a tiny untrained LENS model for the funnel embeddings)."""
+
+import csv
+import json
+
+import numpy as np
+import pytest
+
+from lens.baselines.recommender import NextBasket
+from lens.cli.main import main
+
+HEADER = "TRAN_ID,CLIENT_ID,PROD_ID,TIMESTAMP,PROD_AMOUNT,PRODT_QTY,STORE_ID\n"
+
+
+def write_history(path, customers=40):
+    """Regulars buy milk on days 1 and 8; customer c0 switches to caviar on day 8; c1 has one
+    basket only."""
+    rows = []
+    for i in range(customers):
+        rows.append(f"t{i}a,c{i},milk,2026-03-01T10:00:00,2,1,S1")
+        if i != 1:
+            product = "caviar" if i == 0 else "milk"
+            rows.append(f"t{i}b,c{i},{product},2026-03-08T10:00:00,2,1,S1")
+    path.write_text(HEADER + "\n".join(rows) + "\n")
+    return path
+
+
+class MilkAgain:
+    """A fake model: milk again (3 units) in 1 day, for everyone."""
+
+    name = "milk-again"
+
+    def fit(self, train):
+        return self
+
+    def predict(self, histories, k):
+        return {c: NextBasket(items=("milk",), scores=(0.9,), basket=("milk",),
+                              quantities=(3.0,), days_to_next=1.0) for c in histories}
+
+
+@pytest.fixture
+def fake_model(monkeypatch):
+    import lens.cli.models
+
+    monkeypatch.setattr(lens.cli.models, "resolve_model", lambda name: MilkAgain())
+
+
+def test_anomalies_flags_the_customer_who_changed(tmp_path, fake_model, clean_lens_env, capsys):
+    data = write_history(tmp_path / "tx.csv")
+    out = tmp_path / "anomalies.csv"
+    code = main(["anomalies", "--data", str(data), "--model", "fake", "--min-sessions", "1",
+                 "--min-history", "5", "--out", str(out)])
+    assert code == 0
+    printed = capsys.readouterr().out
+    assert "39 customers scored (1 with 1 sessions or fewer left out), 1 cluster(s), 1 above dB 3.5" in printed
+    rows = list(csv.DictReader(out.open()))
+    assert len(rows) == 39 and rows[0]["customer_id"] == "c0"  # highest dB first
+    assert rows[0]["alert"] == "True" and float(rows[0]["distance"]) == 1.0
+    assert (rows[0]["predicted"], rows[0]["observed"]) == ("milk", "caviar")
+    # the 38 others all repeat the prediction: dA 0 against a median of 0 -> dB 0
+    assert {(r["alert"], r["score"]) for r in rows[1:]} == {("False", "0.0")}
+
+
+def test_anomalies_prints_a_table_and_writes_jsonl(tmp_path, fake_model, clean_lens_env, capsys):
+    data = write_history(tmp_path / "tx.csv")
+    scored = ["anomalies", "--data", str(data), "--model", "fake", "--min-sessions", "1"]
+    assert main([*scored, "--min-history", "50"]) == 0
+    table = capsys.readouterr().out.splitlines()
+    assert table[1].split() == ["customer_id", "distance", "level", "cluster", "score", "alert",
+                                "predicted", "observed"]
+    assert table[2].split()[:6] == ["c0", "1.000", "1.000", "0", "-", "False"]  # no dB: too few others
+    out = tmp_path / "a.jsonl"
+    assert main([*scored, "--min-history", "50", "--out", str(out)]) == 0
+    first = json.loads(out.read_text().splitlines()[0])
+    assert first["score"] is None and first["predicted"] == ["milk"]
+
+
+def test_the_help_default_of_min_sessions_is_the_workers():
+    from lens.anomaly import AnomalyConfig
+    from lens.cli.anomalies import _DEFAULT_MIN_SESSIONS
+
+    assert _DEFAULT_MIN_SESSIONS == AnomalyConfig().min_sessions
+
+
+def test_anomalies_errors_are_clear(tmp_path, fake_model, clean_lens_env, capsys):
+    data = write_history(tmp_path / "tx.csv")
+    assert main(["anomalies", "--data", str(data), "--model", "fake", "--out", "x.parquet"]) == 2
+    assert "use a file ending in .csv or .jsonl" in capsys.readouterr().err
+    assert main(["anomalies", "--data", str(data), "--model", "fake", "--clusters", "c.json"]) == 2
+    assert "--clusters needs a model with funnel embeddings" in capsys.readouterr().err
+
+
+def test_stockouts_reports_demand_beyond_the_plan(tmp_path, fake_model, clean_lens_env, capsys):
+    data = write_history(tmp_path / "tx.csv", customers=4)
+    plan = tmp_path / "plan.csv"
+    # everyone's last visit: c1 on 03-01 (expired), the others on 03-08 -> back 03-09, 3 milk each
+    plan.write_text("STORE_ID,PROD_ID,DAY,QUANTITY\nS1,milk,2026-03-09,4\nS1,milk,2026-03-02,0\n")
+    out = tmp_path / "short.jsonl"
+    code = main(["stockouts", "--data", str(data), "--model", "fake", "--resupply", str(plan),
+                 "--out", str(out)])
+    assert code == 0
+    assert "4 customer funnels predicted, 1 short cells from 2026-03-07 in 1 stores" in capsys.readouterr().out
+    (row,) = [json.loads(x) for x in out.read_text().splitlines()]
+    assert row == {"store_id": "S1", "product_id": "milk", "day": "2026-03-09",
+                   "predicted_demand": 9.0, "resupply_quantity": 4.0, "shortfall": 5.0}
+    assert main(["stockouts", "--data", str(data), "--model", "fake", "--resupply", str(plan),
+                 "--days", "1"]) == 0  # days_to_next 1 is not < 1: no demand at all
+    assert "0 short cells" in capsys.readouterr().out
+    # as of 03-08 only the 03-01 baskets count: all 4 customers back on 03-02, 3 milk each
+    assert main(["stockouts", "--data", str(data), "--model", "fake", "--resupply", str(plan),
+                 "--as-of", "2026-03-08", "--out", str(out)]) == 0
+    assert "1 short cells from 2026-02-28" in capsys.readouterr().out
+    (row,) = [json.loads(x) for x in out.read_text().splitlines()]
+    assert (row["day"], row["predicted_demand"], row["shortfall"]) == ("2026-03-02", 12.0, 12.0)
+    with pytest.raises(SystemExit):
+        main(["stockouts", "--data", str(data), "--model", "fake", "--resupply", str(plan),
+              "--as-of", "March"])
+    assert "'March' is not a date YYYY-MM-DD" in capsys.readouterr().err
+
+
+def test_stockouts_store_variant_and_bad_plans(tmp_path, fake_model, clean_lens_env, capsys):
+    data = write_history(tmp_path / "tx.csv", customers=4)
+    plan = tmp_path / "plan.csv"
+    plan.write_text("STORE_ID,PROD_ID,DAY,QUANTITY\nS1,milk,2026-03-09,1\n")
+    assert main(["stockouts", "--data", str(data), "--model", "fake", "--resupply", str(plan),
+                 "--source", "store"]) == 0
+    printed = capsys.readouterr().out
+    assert "1 store funnels predicted, 1 short cells" in printed  # one funnel: S1's days
+    assert printed.splitlines()[2].split() == ["S1", "milk", "2026-03-09", "3.000", "1.000", "2.000"]
+    plan.write_text("STORE_ID,PROD_ID,DAY\nS1,milk,2026-03-09\n")
+    assert main(["stockouts", "--data", str(data), "--model", "fake", "--resupply", str(plan)]) == 2
+    assert "missing column(s) ['QUANTITY']" in capsys.readouterr().err
+
+
+def test_lens_funnel_embeddings_feed_the_clusters(tmp_path, clean_lens_env):
+    """A tiny untrained LENS model: fE has the model's width, one row per customer."""
+    from lens.anomaly import AnomalyConfig, funnel_observations, split_last_sessions
+    from lens.cli.anomalies import funnel_embedder
+    from lens.data.loaders import load_funnels
+    from lens.data.vocabulary import Vocabulary
+    from lens.model import CONFIGS, LensRecommender, TrainedLens, UserIndex
+
+    funnels = load_funnels(write_history(tmp_path / "tx.csv", customers=6)).funnels
+    trained = TrainedLens.create(CONFIGS["tiny"], Vocabulary.build(funnels), UserIndex(sorted(funnels)))
+    model = LensRecommender(trained=trained)
+    embed = funnel_embedder(model)
+    config = AnomalyConfig(min_sessions=1)
+    observations = funnel_observations(split_last_sessions(funnels), model, embed=embed, config=config)
+    assert len(observations) == 5
+    widths = {len(o.embedding) for o in observations}
+    assert len(widths) == 1 and widths.pop() > 1
+    assert all(np.isfinite(o.embedding).all() for o in observations)
+    assert funnel_embedder(MilkAgain()) is None
