@@ -2,6 +2,8 @@
 
 import keras
 
+from lens.model.layer_tracking import track_layers
+
 __all__ = ["FunnelBehaviorEncoder"]
 
 
@@ -33,12 +35,7 @@ class FunnelBehaviorEncoder(keras.layers.Layer):
                 keras.layers.LSTM(u, return_sequences=True, name=f"fbe_lstm_{i}")
                 for i, u in enumerate(self.units)
             ]
-        self._track()
-
-    def _track(self) -> None:
-        # Attributes, not only a list: TensorFlow checkpoints track layers by attribute name.
-        for i, layer in enumerate(self.layers_):
-            setattr(self, f"rnn_{i}", layer)
+        track_layers(self, self.layers_)
 
     @property
     def output_dim(self) -> int:

@@ -2,6 +2,8 @@
 
 import keras
 
+from lens.model.layer_tracking import track_layers
+
 __all__ = ["SessionContentEncoder"]
 
 
@@ -22,12 +24,7 @@ class SessionContentEncoder(keras.layers.Layer):
             )
             for i, u in enumerate(self.units)
         ]
-        self._track()
-
-    def _track(self) -> None:
-        # Attributes, not only a list: TensorFlow checkpoints track layers by attribute name.
-        for i, layer in enumerate(self.layers_):
-            setattr(self, f"rnn_{i}", layer)
+        track_layers(self, self.layers_)
 
     @property
     def output_dim(self) -> int:

@@ -1,0 +1,313 @@
+"""One funnel worker with the real model under load: throughput, latency, CPU and memory.
+
+    .venv/bin/python bench/funnel_load.py [--model-base .run/demo/models/lens]
+        [--customers 300] [--days 60] [--out bench/results/funnel-load.json]
+
+Starts its own stack on free ports under a temporary folder: a local Kafka broker, ``lens
+serve`` on ``--model-base`` (an exported LENS model; ``make demo`` leaves one in
+.run/demo/models/lens) and one ``lens worker funnel``. Two synthetic worlds of the same size
+(``lens data synth``, seeds 7 and 8, the second with its customer and transaction ids prefixed so
+its customers are new) feed two phases:
+
+1. **Capacity**: world A published as fast as the producer goes; the worker's own metrics,
+   polled every second, give lines/s and sessions/s from the first record to the last session,
+   and predictions/s over the same span plus the prediction backlog drain. Beside it, the model
+   server's own capacity at the same model: ``next_basket`` on batches of 64 real histories, 4
+   calls in flight (server-side batching on), for ``--server-seconds``. The ratio
+   end-to-end predictions/s : server predictions/s is the streaming layer's efficiency (goal
+   >= 0.8 when predictions are the bottleneck).
+2. **Latency**: world B replayed at half the measured session capacity; for every prediction on
+   lens.predictions, the time from its BasketClosed being sent to the prediction record's
+   broker timestamp, p50 / p99 (matched by customer and session index).
+
+CPU seconds and peak resident memory (VmHWM) per process come from /proc. All processes share
+this machine's cores with the bench itself: the figures are for one worker, one model server and
+one broker on the same 2 cores.
+"""
+
+import argparse
+import asyncio
+import dataclasses
+import json
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.request
+import uuid
+from pathlib import Path
+
+import numpy as np
+
+REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO))
+
+from lens.settings import LensSettings  # noqa: E402
+from services.kafka.connection import KafkaConnection  # noqa: E402
+
+
+def free_port() -> int:
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def lens(*args: str) -> list[str]:
+    return [sys.executable, "-m", "lens.cli.main", *args]
+
+
+def proc_cpu_s(pid: int) -> float:
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def proc_peak_mib(pid: int) -> float:
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmHWM:"):
+            return int(line.split()[1]) / 1024
+    return float("nan")
+
+
+def metrics(port: int) -> dict[str, float]:
+    samples = {}
+    with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=5) as response:
+        for line in response.read().decode().splitlines():
+            if line and not line.startswith("#"):
+                name, _, value = line.rpartition(" ")
+                samples[name] = float(value)
+    return samples
+
+
+def total(samples: dict[str, float], prefix: str, label: str = "") -> float:
+    return sum(v for k, v in samples.items()
+               if k.split("{")[0] in (prefix, prefix + "_total") and label in k)
+
+
+def world(folder: Path, customers: int, days: int, seed: int, prefix: str):
+    from lens.data.loaders import load_funnels
+    from services.pos import baskets_in_time_order
+
+    subprocess.run(lens("data", "synth", "--customers", str(customers), "--days", str(days),
+                        "--seed", str(seed), "--out", str(folder)),
+                   check=True, capture_output=True)
+    funnels = load_funnels(folder / "transactions.csv").funnels
+    baskets = [dataclasses.replace(b, customer_id=prefix + b.customer_id,
+                                   basket_id=prefix + b.basket_id)
+               for b in baskets_in_time_order(funnels)]
+    return baskets, {prefix + c: h for c, h in funnels.items()}
+
+
+class TimedSink:
+    """Forwards POS events to the publisher and notes when each basket's BasketClosed left."""
+
+    def __init__(self, publisher) -> None:
+        self.publisher = publisher
+        self.closed_at: dict[tuple[str, int], float] = {}  # (customer, session index) -> time
+        self._count: dict[str, int] = {}
+
+    def send(self, event) -> None:
+        self.publisher.send(event)
+        if event.WhichOneof("event") == "basket_closed":
+            customer = event.basket_closed.customer_id
+            self._count[customer] = self._count.get(customer, 0) + 1
+            self.closed_at[(customer, self._count[customer])] = time.time()
+
+
+def wait_until(probe, what: str, timeout_s: float, poll_s: float = 1.0):
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        result = probe()
+        if result:
+            return result
+        time.sleep(poll_s)
+    raise SystemExit(f"timed out after {timeout_s:.0f}s waiting for {what}")
+
+
+async def server_capacity(target: str, histories, seconds: float) -> float:
+    """Predictions/s of ``next_basket`` on batches of 64 real histories, 4 calls in flight."""
+    from prometheus_client import CollectorRegistry
+
+    from lens.model.export import serving_inputs
+    from serving.client import ModelServerClient
+    from services.funnel.predictor import ModelPredictor
+
+    async with ModelServerClient(target, "lens", timeout_s=60,
+                                 registry=CollectorRegistry()) as client:
+        await client.wait_until_serving(timeout_s=120)
+        sessions, items = await ModelPredictor(client).input_shape()
+        chosen = dict(list(histories.items())[:64])
+        inputs = serving_inputs(chosen, sessions, items)
+        await client.predict(inputs, signature_name="next_basket")  # warm
+        done, deadline = 0, time.perf_counter() + seconds
+
+        async def caller():
+            nonlocal done
+            while time.perf_counter() < deadline:
+                await client.predict(inputs, signature_name="next_basket")
+                done += len(chosen)
+
+        start = time.perf_counter()
+        await asyncio.gather(*(caller() for _ in range(4)))
+        return done / (time.perf_counter() - start)
+
+
+def prediction_latencies(kafka: KafkaConnection, closed_at: dict, timeout_s: float) -> list[float]:
+    from confluent_kafka import Consumer
+
+    from lens import v1
+    from lens.topics import PREDICTIONS
+
+    consumer = Consumer(kafka.client_config({
+        "group.id": f"bench-{uuid.uuid4().hex[:8]}", "auto.offset.reset": "earliest",
+        "enable.auto.commit": False,
+    }))
+    consumer.subscribe([PREDICTIONS.name])
+    latencies, deadline, idle_since = [], time.monotonic() + timeout_s, time.monotonic()
+    try:
+        while time.monotonic() < deadline and time.monotonic() - idle_since < 10:
+            message = consumer.poll(0.5)
+            if message is None or message.error():
+                continue
+            idle_since = time.monotonic()
+            prediction = v1.Prediction.FromString(message.value())
+            sent = closed_at.get((prediction.customer_id, prediction.session_index))
+            if sent is not None:
+                latencies.append(message.timestamp()[1] / 1000 - sent)
+    finally:
+        consumer.close()
+    return latencies
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--model-base", type=Path, default=REPO / ".run/demo/models/lens",
+                        help="exported LENS model base path (versions inside)")
+    parser.add_argument("--customers", type=int, default=300)
+    parser.add_argument("--days", type=int, default=60)
+    parser.add_argument("--server-seconds", type=float, default=15.0)
+    parser.add_argument("--out", type=Path, default=None)
+    args = parser.parse_args()
+    if not any(p.name.isdigit() for p in args.model_base.glob("*")):
+        raise SystemExit(f"no exported model under {args.model_base}: run `make demo` once, or "
+                         "pass --model-base serving/models/<name>")
+
+    from services.kafka import create_topics
+    from services.pos import PosPublisher, replay
+    from services.stack import LocalKafka
+
+    scratch = Path(tempfile.mkdtemp(prefix="lens-bench-"))
+    settings = LensSettings(run_dir=scratch, kafka_port=free_port(),
+                            kafka_controller_port=free_port())
+    kafka = KafkaConnection.from_settings(settings)
+    broker = LocalKafka(settings)
+    children: dict[str, subprocess.Popen] = {}
+    env = {k: v for k, v in os.environ.items() if not k.startswith("LENS_")}
+    env.update(LENS_RUN_DIR=str(scratch), LENS_KAFKA_BOOTSTRAP=settings.bootstrap_servers,
+               TF_CPP_MIN_LOG_LEVEL="2")
+    try:
+        print("building two synthetic worlds ...", flush=True)
+        baskets_a, _ = world(scratch / "a", args.customers, args.days, 7, "A")
+        baskets_b, histories_b = world(scratch / "b", args.customers, args.days, 8, "B")
+        lines_a = sum(len(b.items) for b in baskets_a)
+        broker.start()
+        create_topics(kafka)
+        model_port, web_port = free_port(), free_port()
+        for name, command in {
+            "model-server": lens("serve", f"--port={model_port}", "--model_name=lens",
+                                 f"--model_base_path={args.model_base.resolve()}"),
+            "worker": lens("worker", "funnel", "--web-port", str(web_port), "--model-server",
+                           f"127.0.0.1:{model_port}", "--app-id", f"bench-{uuid.uuid4().hex[:6]}",
+                           "--sweep-interval", "5", "--quiet-after", "3"),
+        }.items():
+            log = (scratch / f"{name}.log").open("wb")
+            children[name] = subprocess.Popen(command, env=env, stdout=log,
+                                              stderr=subprocess.STDOUT, cwd=REPO)
+        wait_until(lambda: _ready(web_port), "the worker", 240)
+        target = f"127.0.0.1:{model_port}"
+        asyncio.run(server_capacity(target, histories_b, 2.0))  # warm-up
+        pids = {name: p.pid for name, p in children.items()} | {"kafka": broker.running_pid()}
+        cpu0 = {name: proc_cpu_s(pid) for name, pid in pids.items()}
+
+        print(f"phase 1: {len(baskets_a)} baskets ({lines_a} lines) as fast as possible ...",
+              flush=True)
+        began = time.monotonic()
+        with PosPublisher(kafka) as publisher:
+            replay(baskets_a, publisher, progress=False)
+        published_s = time.monotonic() - began
+        timeline = []
+
+        def caught_up():
+            m = metrics(web_port)
+            timeline.append((time.monotonic() - began, m))
+            sessions = total(m, "lens_funnel_sessions_closed")
+            return (sessions >= len(baskets_a)
+                    and m.get("lens_funnel_predictions_pending", 1) == 0) and m
+
+        final = wait_until(caught_up, "phase 1 to drain", 1800)
+        done_s = time.monotonic() - began
+        sessions_done_s = next(t for t, m in timeline
+                               if total(m, "lens_funnel_sessions_closed") >= len(baskets_a))
+        predictions = total(final, "lens_funnel_predictions")
+        cpu1 = {name: proc_cpu_s(pid) for name, pid in pids.items()}
+        server = asyncio.run(server_capacity(target, histories_b, args.server_seconds))
+
+        session_rate = len(baskets_a) / sessions_done_s
+        speed = _speed_for(baskets_b, session_rate / 2)
+        print(f"phase 2: {len(baskets_b)} new baskets at {session_rate / 2:.1f} sessions/s ...",
+              flush=True)
+        with PosPublisher(kafka) as publisher:
+            sink = TimedSink(publisher)
+            replay(baskets_b, sink, speed=speed, progress=False)
+        latencies = np.array(prediction_latencies(kafka, sink.closed_at, 600))
+        result = {
+            "baskets": len(baskets_a), "lines": lines_a,
+            "publish_s": round(published_s, 1),
+            "lines_per_s": round(lines_a / sessions_done_s, 1),
+            "sessions_per_s": round(session_rate, 1),
+            "predictions": int(predictions),
+            "predictions_per_s": round(predictions / done_s, 1),
+            "server_predictions_per_s": round(server, 1),
+            "streaming_efficiency": round(predictions / done_s / server, 3),
+            "latency_load_sessions_per_s": round(session_rate / 2, 1),
+            "latency_matched": int(latencies.size),
+            "latency_p50_ms": round(float(np.percentile(latencies, 50)) * 1000, 1),
+            "latency_p99_ms": round(float(np.percentile(latencies, 99)) * 1000, 1),
+            "cpu_s_phase1": {n: round(cpu1[n] - cpu0[n], 1) for n in pids},
+            "peak_rss_mib": {n: round(proc_peak_mib(pid), 1) for n, pid in pids.items()},
+        }
+        print(json.dumps(result, indent=2))
+        if args.out:
+            args.out.write_text(json.dumps(result, indent=2) + "\n")
+            print(f"wrote {args.out}")
+    finally:
+        for process in children.values():
+            process.terminate()
+        for process in children.values():
+            try:
+                process.wait(60)
+            except subprocess.TimeoutExpired:
+                process.kill()
+        broker.stop()
+        shutil.rmtree(scratch, ignore_errors=True)
+
+
+def _ready(web_port: int) -> bool:
+    try:
+        metrics(web_port)
+        return True
+    except OSError:
+        return False
+
+
+def _speed_for(baskets, sessions_per_s: float) -> float:
+    """The replay speed (event time / wall time) that sends ``sessions_per_s`` baskets/s."""
+    span = (baskets[-1].timestamp - baskets[0].timestamp).total_seconds()
+    return span / (len(baskets) / sessions_per_s)
+
+
+if __name__ == "__main__":
+    main()
