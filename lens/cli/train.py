@@ -81,6 +81,17 @@ def _model_config(args: argparse.Namespace):
     return dataclasses.replace(config, **overrides)
 
 
+def training_funnels(data: str, protocol: str, seed: int, skip_bad: bool):
+    """(split, vocabulary) exactly as ``lens train`` builds them: ``lens embed`` must number the
+    items the way the training run will."""
+    from lens.data.loaders import load_funnels
+    from lens.data.vocabulary import Vocabulary
+    from lens.evaluation.protocols import make_split
+
+    split = make_split(load_funnels(data, skip_bad=skip_bad).funnels, protocol, seed=seed)
+    return split, Vocabulary.build(split.train)
+
+
 def run(args: argparse.Namespace, settings: LensSettings) -> int:
     import dataclasses
     import logging
@@ -88,11 +99,8 @@ def run(args: argparse.Namespace, settings: LensSettings) -> int:
 
     import numpy as np
 
-    from lens.data.loaders import load_funnels
-    from lens.data.vocabulary import Vocabulary
     from lens.errors import ConfigError
     from lens.evaluation.evaluator import evaluate
-    from lens.evaluation.protocols import make_split
     from lens.model.config import TrainingConfig
     from lens.model.export import export_saved_model
     from lens.model.recommender import LensRecommender
@@ -109,9 +117,7 @@ def run(args: argparse.Namespace, settings: LensSettings) -> int:
         max_steps_per_epoch=args.max_steps,
         compiled=not args.eager,
     )
-    funnels = load_funnels(args.data, skip_bad=args.skip_bad).funnels
-    split = make_split(funnels, args.protocol, seed=args.seed)
-    vocabulary = Vocabulary.build(split.train)
+    split, vocabulary = training_funnels(args.data, args.protocol, args.seed, args.skip_bad)
     embeddings = None
     if args.item_embeddings:
         embeddings = np.load(args.item_embeddings)
@@ -119,7 +125,7 @@ def run(args: argparse.Namespace, settings: LensSettings) -> int:
             raise ConfigError(
                 f"{args.item_embeddings}: {embeddings.shape[0]} rows, but the vocabulary of these "
                 f"training funnels has {len(vocabulary)} ids; build the embeddings on the same "
-                "split."
+                "split (lens embed with the same --data, --protocol and --seed)."
             )
         config = dataclasses.replace(config, item_embedding_dim=int(embeddings.shape[1]))
     out = Path(args.out) if args.out else Path(settings.run_dir) / "train" / config.name
