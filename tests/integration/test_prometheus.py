@@ -57,6 +57,16 @@ def wait_for(probe, what: str, timeout_s: float = WAIT_S, process=None):
     raise AssertionError(f"timed out waiting for {what} ({last})")
 
 
+def stop(process: subprocess.Popen, log) -> None:
+    process.terminate()
+    try:
+        process.wait(20)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        process.wait(10)
+    log.close()
+
+
 def scrape_config(target: str) -> dict:
     """deploy/prometheus/prometheus.yml with only the subscriber job, aimed at ``target``."""
     config = yaml.safe_load((ROOT / "deploy" / "prometheus" / "prometheus.yml").read_text())
@@ -84,13 +94,7 @@ def subscriber(kafka_settings, tmp_path):
                  "the subscriber's /metrics", process=process)
         yield port
     finally:
-        process.terminate()
-        try:
-            process.wait(20)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait(10)
-        log.close()
+        stop(process, log)
 
 
 @pytest.fixture
@@ -110,13 +114,7 @@ def prometheus(subscriber, tmp_path):
                  "Prometheus to be ready", process=process)
         yield base
     finally:
-        process.terminate()
-        try:
-            process.wait(20)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait(10)
-        log.close()
+        stop(process, log)
 
 
 def query(base: str, promql: str) -> list[dict]:
