@@ -65,6 +65,15 @@ class LensSettings(BaseSettings):
     model_version_label: str = Field(
         "", description="Version label to ask the model server for; empty = the latest version."
     )
+    model_canary_label: str = Field(
+        "canary", min_length=1,
+        description="Version label of the canary model; see model_canary_share.",
+    )
+    model_canary_share: float = Field(
+        0.0, ge=0.0, le=1.0,
+        description="Share of customers (0..1, fixed per customer by a hash of the id) whose "
+        "predictions come from the canary label instead of model_version_label.",
+    )
     predict_timeout_s: float = Field(
         2.0, gt=0, description="Deadline of one prediction call, retries included (seconds)."
     )
@@ -126,8 +135,13 @@ class LensSettings(BaseSettings):
     alerts_webhook_secret: SecretStr | None = Field(
         None, description="Shared secret that signs webhook deliveries (HMAC-SHA256)."
     )
+    history_store: Path | None = Field(
+        None,
+        description="SQLite file of the session history (`lens history sink`, `lens retrain`); "
+        "unset = <run dir>/history/sessions.sqlite.",
+    )
 
-    @field_validator("cluster_model", "kafka_ssl_cafile", mode="before")
+    @field_validator("cluster_model", "kafka_ssl_cafile", "history_store", mode="before")
     @classmethod
     def _empty_path_is_unset(cls, value: Any) -> Any:
         """A blank path variable (e.g. a compose file's ``LENS_CLUSTER_MODEL=""``) means no file,
@@ -155,6 +169,11 @@ class LensSettings(BaseSettings):
     @property
     def uses_local_kafka(self) -> bool:
         return self.kafka_bootstrap is None
+
+    @property
+    def history_store_path(self) -> Path:
+        """The session history file: the configured one, else one under the run dir."""
+        return self.history_store or self.run_dir / "history" / "sessions.sqlite"
 
 
 def load_settings(**overrides: Any) -> LensSettings:

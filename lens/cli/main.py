@@ -10,9 +10,14 @@ from lens.cli import (
     backfill,
     data,
     demo,
+    embed,
     evaluate,
+    history,
     pos,
     predict,
+    report,
+    retrain,
+    segments,
     serve,
     stack,
     stockouts,
@@ -23,8 +28,8 @@ from lens.errors import LensError
 from lens.settings import LensSettings, load_settings
 
 COMMAND_GROUPS = (
-    stack, demo, data, train, evaluate, predict, anomalies, stockouts, serve,
-    worker, pos, backfill, alerts,
+    stack, demo, data, embed, train, evaluate, predict, anomalies, stockouts, segments, report,
+    serve, worker, pos, backfill, alerts, history, retrain,
 )
 
 

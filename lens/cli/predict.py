@@ -1,8 +1,10 @@
 """``lens predict``: next-basket predictions as JSON lines, one per customer.
 
-Two sources of customers:
+Three sources of customers:
   --history PATH --customers FILE   fit on every basket in PATH, predict the customers listed in
                                     FILE (one id per line) from all their baskets in PATH
+  --active DAYS [--store PATH]      day-to-day scoring: fit on the history store, predict every
+                                    customer with a basket in its last DAYS days
   --data PATH --protocol P          fit on the protocol's train part, predict its --split cases,
                                     exactly as ``lens eval`` does (so the output scores the same)
 """
@@ -15,6 +17,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from lens.cli.evaluate import PROTOCOL_NAMES
+from lens.cli.history import add_store_argument
 from lens.errors import ConfigError, DataError
 from lens.settings import LensSettings
 
@@ -32,8 +35,10 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         help="write next-basket predictions (JSON lines) for a list of customers",
         description="Fits the model and writes one JSON line per customer: customer_id, items "
         "(ranked), scores, basket (<= 10 items) and, where the model predicts them, quantities and "
-        "days_to_next. Customers come either from --history/--customers or from a protocol's "
-        "evaluation cases (--data/--protocol/--split, the cases `lens eval` scores).",
+        "days_to_next. Customers come from --history/--customers, from the history store "
+        "(--active DAYS: everyone who shopped in the last DAYS days, for daily CRM scoring) or "
+        "from a protocol's evaluation cases (--data/--protocol/--split, the cases `lens eval` "
+        "scores).",
     )
     parser.add_argument("--model", required=True, help="model name, e.g. personal-top")
     parser.add_argument("--out", type=Path, required=True, help="where to write the JSON lines")
@@ -44,6 +49,12 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     listed = parser.add_argument_group("customers from a list")
     listed.add_argument("--history", type=Path, help="purchases to fit on and predict from")
     listed.add_argument("--customers", type=Path, help="customer ids to predict, one per line")
+    active = parser.add_argument_group("customers active in the history store (daily scoring)")
+    active.add_argument(
+        "--active", type=float, metavar="DAYS",
+        help="every customer with a basket in the last DAYS days before the newest stored one",
+    )
+    add_store_argument(active)
     protocol = parser.add_argument_group("customers from an evaluation protocol")
     protocol.add_argument("--data", type=Path, help="purchases file (.csv or .zip)")
     protocol.add_argument("--protocol", choices=PROTOCOL_NAMES, help="how to split")
@@ -61,14 +72,19 @@ def run(args: argparse.Namespace, settings: LensSettings) -> int:
     from lens.evaluation.protocols import make_split
 
     list_args, protocol_args = (args.history, args.customers), (args.data, args.protocol)
-    by_list = all(list_args) and not any(protocol_args)
-    if not by_list and not (all(protocol_args) and not any(list_args)):
+    by_active = args.active is not None
+    by_list = all(list_args) and not any(protocol_args) and not by_active
+    by_protocol = all(protocol_args) and not any(list_args) and not by_active
+    if not (by_list or by_protocol or (by_active and not any(list_args + protocol_args))):
         raise ConfigError(
-            "give either --history PATH --customers FILE, or --data PATH --protocol P "
-            "[--split S --seed N]."
+            "give either --history PATH --customers FILE, or --active DAYS [--store PATH], or "
+            "--data PATH --protocol P [--split S --seed N]."
         )
     model = resolve_model(args.model)
-    if by_list:
+    if by_active:
+        train = _store_funnels(settings)
+        histories = {c: tuple(train[c]) for c in _active_customers(settings, args.active)}
+    elif by_list:
         funnels = load_funnels(args.history, skip_bad=args.skip_bad).funnels
         customers = read_customers(args.customers)
         unknown = [c for c in customers if c not in funnels]
@@ -101,6 +117,29 @@ def run(args: argparse.Namespace, settings: LensSettings) -> int:
         + (f" ({missing:,} customers got none from the model: empty lines)" if missing else "")
     )
     return 0
+
+
+def _store_funnels(settings: LensSettings):
+    """Every basket of the history store, read as the CSV every command reads."""
+    import tempfile
+
+    from lens.cli.history import open_store
+    from lens.data.loaders import load_funnels
+
+    with open_store(settings) as store, tempfile.TemporaryDirectory() as tmp:
+        store.export_csv(Path(tmp) / "history.csv")
+        return load_funnels(Path(tmp) / "history.csv").funnels
+
+
+def _active_customers(settings: LensSettings, days: float) -> list[str]:
+    from lens.cli.history import open_store
+
+    with open_store(settings) as store:
+        customers = store.active_customers(days)
+    if not customers:
+        raise DataError(f"no customer in {settings.history_store_path} has a basket in the last "
+                        f"{days:g} days before its newest session.")
+    return customers
 
 
 def read_customers(path: Path) -> list[str]:

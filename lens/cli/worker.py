@@ -27,6 +27,12 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                         "(env LENS_WORKER_WEB_PORT, default 6066)")
     parser.add_argument("--model-server", dest="model_server", default=None,
                         help="host:port of the model server (env LENS_MODEL_SERVER)")
+    parser.add_argument("--canary-label", dest="model_canary_label", default=None,
+                        help="version label of the canary model (env LENS_MODEL_CANARY_LABEL, "
+                        "default canary)")
+    parser.add_argument("--canary-share", dest="model_canary_share", type=float, default=None,
+                        help="share of customers (0..1, fixed per customer) predicted by the "
+                        "canary label (env LENS_MODEL_CANARY_SHARE, default 0)")
     parser.add_argument("--no-model", action="store_true",
                         help="run without a model server: sessions and alerts only, no predictions")
     parser.add_argument("--model-name", dest="model_name", default=None,

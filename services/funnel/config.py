@@ -8,6 +8,7 @@ service name, validation limits) are decided here.
 """
 
 import datetime as dt
+import zlib
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -18,7 +19,21 @@ from lens.stockout import StockoutConfig
 from lens.stream import SessionizerConfig, ValidationConfig
 from services.kafka.connection import KafkaConnection
 
-__all__ = ["FunnelServiceConfig"]
+__all__ = ["Canary", "FunnelServiceConfig"]
+
+
+@dataclass(frozen=True)
+class Canary:
+    """Route ``share`` of the customers (0..1) to the model version labelled ``label``.
+
+    A customer's side is fixed by a hash of their id (``in_canary``), so each customer always
+    sees the same version and the two versions' live hit rates compare like with like."""
+
+    label: str = "canary"
+    share: float = 0.0
+
+    def in_canary(self, customer_id: str) -> bool:
+        return zlib.crc32(customer_id.encode()) < self.share * 2**32
 
 
 @dataclass(frozen=True)
@@ -39,6 +54,8 @@ class FunnelServiceConfig:
       [``model_server``].
     model_name: model name in the model server's config [``model_name``].
     model_version_label: version label to ask for ("" = latest) [``model_version_label``].
+    canary: the share of customers asking for the canary label instead [``model_canary_label``,
+      ``model_canary_share``].
     predict_timeout_s: deadline of one prediction call (retries included) [``predict_timeout_s``].
     predict_retry_s: wait before a failed prediction is retried (doubles up to 16x)
       [``predict_retry_s``].
@@ -50,6 +67,11 @@ class FunnelServiceConfig:
     stockout: horizon [``stockout_days``].
     web_bind: address the web server binds to (127.0.0.1 locally).
     max_in_flight: prediction calls in flight per worker.
+    session_timeout_s: how long the consumer group waits for a silent worker before its
+      partitions move to the others (or to the same worker restarted after a crash). Faust's
+      60 s default stalls those partitions for a minute after a kill -9; 10 s is 3 of Faust's
+      3 s heartbeats, and heartbeats come from the consumer's own thread, so a busy event loop
+      does not miss them.
     service_name: written into dead letters' ``service``.
     validation: limits of ``lens.stream.Validator``.
     """
@@ -63,6 +85,7 @@ class FunnelServiceConfig:
     model_server: str | None
     model_name: str
     model_version_label: str
+    canary: Canary
     predict_timeout_s: float
     predict_retry_s: float
     cluster_model_path: Path | None
@@ -71,6 +94,7 @@ class FunnelServiceConfig:
     stockout: StockoutConfig
     web_bind: str = "127.0.0.1"
     max_in_flight: int = 256
+    session_timeout_s: float = 10.0
     service_name: str = "funnel-state"
     validation: ValidationConfig = field(default_factory=ValidationConfig)
 
@@ -105,6 +129,7 @@ class FunnelServiceConfig:
             model_server=None if no_model else settings.model_server,
             model_name=settings.model_name,
             model_version_label=settings.model_version_label,
+            canary=Canary(settings.model_canary_label, settings.model_canary_share),
             predict_timeout_s=settings.predict_timeout_s,
             predict_retry_s=settings.predict_retry_s,
             cluster_model_path=settings.cluster_model,

@@ -32,7 +32,8 @@ class FunnelMetrics:
             "lens_funnel_duplicates", "Resent transaction lines ignored.", registry=registry,
         )
         self.predictions = Counter(
-            "lens_funnel_predictions", "Predictions emitted to lens.predictions.", registry=registry,
+            "lens_funnel_predictions", "Predictions emitted to lens.predictions, by the model "
+            "version and label that made them.", ["version", "label"], registry=registry,
         )
         self.prediction_latency = Histogram(
             "lens_funnel_prediction_latency_seconds",

@@ -2,7 +2,7 @@
 
     encoder(states, max_sessions, max_items) -> {"session_items", "session_features",
                                                 "session_count", "customer_id"}   (batch-major)
-    ModelPredictor(client, model_label="").predict(state) -> v1.Prediction
+    ModelPredictor(client, model_label="", canary=Canary()).predict(state) -> v1.Prediction
     PredictionDispatcher(predictor, publish, ...)   in-flight limit, retry with backoff, metrics
 
 The inputs are those of the exported signatures (``lens.model.export``): for B customers with
@@ -34,6 +34,7 @@ from lens import v1
 from lens.model.export import serving_inputs as model_serving_inputs
 from lens.stream import FunnelState
 from lens.stream.event_time import to_timestamp
+from services.funnel.config import Canary
 from services.funnel.metrics import FunnelMetrics
 
 __all__ = [
@@ -137,17 +138,24 @@ class ModelPredictor:
         *,
         encoder: Encoder = serving_inputs,
         model_label: str = "",
+        canary: Canary = Canary(),
         signature: str = "next_basket",
         cluster_model=None,
     ) -> None:
-        """``cluster_model``: a ``lens.anomaly.ClusterModel``; when given, ``funnel_embedding``
-        is called too and the forecast carries the customer's cluster."""
+        """``model_label``: the version label most customers get ("" = latest); ``canary``: the
+        share that gets the canary label instead. ``cluster_model``: a
+        ``lens.anomaly.ClusterModel``; when given, ``funnel_embedding`` is called too and the
+        forecast carries the customer's cluster."""
         self.client = client
         self.cluster_model = cluster_model
         self.encoder = encoder
         self.model_label = model_label
+        self.canary = canary
         self.signature = signature
         self._shape: tuple[int, int] | None = None  # (S, L) of the served signature
+
+    def label_for(self, customer_id: str) -> str:
+        return self.canary.label if self.canary.in_canary(customer_id) else self.model_label
 
     async def input_shape(self) -> tuple[int, int]:
         """(max_sessions, max_basket_items) from the signature metadata; asked once."""
@@ -160,7 +168,8 @@ class ModelPredictor:
     async def predict(self, state: FunnelState) -> Forecast:
         S, L = await self.input_shape()
         inputs = self.encoder([state], S, L)
-        label = self.model_label or None
+        chosen = self.label_for(state.customer_id)
+        label = chosen or None
         result = await self.client.predict_rows(
             inputs, signature_name=self.signature, version_label=label
         )
@@ -172,7 +181,7 @@ class ModelPredictor:
             outputs["days_to_next"] = more.outputs["days_to_next"][0]
         prediction = prediction_from_outputs(
             state, outputs, model_name=result.model_name, model_version=result.version,
-            model_label=self.model_label,
+            model_label=chosen,
         )
         cluster = None
         if self.cluster_model is not None:
@@ -194,7 +203,9 @@ class PredictionDispatcher:
     A published prediction clears the customer's pending mark only when the worker reads it back
     from ``lens.predictions``; until then the customer is not due again for ``readback_s``, or
     every sweep would predict it once more (a flood when the sweep is short or the topic lags).
-    After ``readback_s`` without the read-back (a lost send) it is due again.
+    After ``readback_s`` without the read-back (a lost send) it is due again. A newer session
+    submitted meanwhile ends that wait: its prediction is the one pending now, and after a
+    failure it is retried on the backoff alone.
     """
 
     def __init__(
@@ -234,6 +245,9 @@ class PredictionDispatcher:
         customer = state.customer_id
         if customer in self._in_flight or not state.sessions:
             return False
+        # The read-back wait was for an older prediction; left in place, it would hold this
+        # one's retries for readback_s after a failure (e.g. a model server that went down).
+        self._published.pop(customer, None)
         task = asyncio.get_running_loop().create_task(self._run(state, partition))
         self._in_flight[customer] = task
         task.add_done_callback(lambda _: self._in_flight.pop(customer, None))
@@ -263,7 +277,8 @@ class PredictionDispatcher:
         await self.publish(forecast, partition)
         self._remember_published(customer)
         if self.metrics is not None:
-            self.metrics.predictions.inc()
+            model = forecast.prediction.model
+            self.metrics.predictions.labels(str(model.version), model.label).inc()
 
     def _remember_published(self, customer: str) -> None:
         now = self.clock()

@@ -20,7 +20,7 @@ from confluent_kafka import Producer
 from lens import v1
 from lens.stream.event_time import from_datetime, to_timestamp
 from lens.topics import INVENTORY_RESUPPLIES, POS_TRANSACTIONS, PREDICTIONS
-from tests.integration.test_funnel_service import Worker, closed, line, wait_for
+from tests.integration.processes import Worker, closed, line, wait_for
 
 
 @pytest.fixture(scope="module")

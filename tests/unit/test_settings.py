@@ -164,3 +164,12 @@ def test_webhook_secret_is_read_from_the_environment_and_never_printed(clean_len
     settings = load_settings()
     assert settings.alerts_webhook_secret.get_secret_value() == "s3cret-value"
     assert "s3cret-value" not in repr(settings) and "s3cret-value" not in str(settings)
+
+
+def test_history_store_defaults_under_the_run_dir_and_reads_its_variable(clean_lens_env, monkeypatch):
+    monkeypatch.setenv("LENS_RUN_DIR", "/srv/lens")
+    assert load_settings().history_store_path == Path("/srv/lens/history/sessions.sqlite")
+    monkeypatch.setenv("LENS_HISTORY_STORE", "")  # blank = unset, not "."
+    assert load_settings().history_store_path == Path("/srv/lens/history/sessions.sqlite")
+    monkeypatch.setenv("LENS_HISTORY_STORE", "/data/history.sqlite")
+    assert load_settings().history_store_path == Path("/data/history.sqlite")

@@ -148,7 +148,7 @@ def test_dispatcher_retries_after_failures_and_counts_them():
     asyncio.run(main())
     assert published == [("c1:2", 3, None)]
     assert metrics.model_errors.labels("UNAVAILABLE")._value.get() == 1
-    assert metrics.predictions._value.get() == 1
+    assert metrics.predictions.labels("7", "")._value.get() == 1
 
 
 def test_dispatcher_does_not_repredict_a_published_customer_until_readback_times_out():
@@ -184,3 +184,53 @@ def test_model_predictor_assigns_the_nearest_cluster():
         state_with_sessions()))
     assert forecast.cluster == 1  # (0.9, 1.1) is nearest to (1, 1)
     assert [name for name, _ in client.calls] == ["next_basket", "funnel_embedding"]
+
+
+def test_a_newer_session_is_retried_on_the_backoff_not_the_readback_wait():
+    """The customer's previous prediction was just published; its next session's prediction
+    fails (the model server went down): the retry comes after retry_s, not after readback_s."""
+    now = [0.0]
+    client = FakeClient()
+
+    async def publish(forecast, partition):
+        pass
+
+    async def main():
+        dispatcher = PredictionDispatcher(ModelPredictor(client), publish, retry_s=1.0,
+                                          readback_s=60.0, clock=lambda: now[0])
+        dispatcher.submit(state_with_sessions(baskets=(("milk",),)), 0)
+        await asyncio.sleep(0.05)
+        client.fail_times = 1
+        dispatcher.submit(state_with_sessions(), 0)
+        await asyncio.sleep(0.05)
+        assert not dispatcher.due("c1")  # backing off
+        now[0] = 1.0
+        assert dispatcher.due("c1")
+        await dispatcher.close()
+
+    asyncio.run(main())
+
+
+def test_a_fixed_share_of_customers_is_predicted_by_the_canary_label():
+    from services.funnel.config import Canary
+
+    canary = Canary("canary", 0.25)
+    customers = [f"c{i}" for i in range(2000)]
+    chosen = [c for c in customers if canary.in_canary(c)]
+    assert 0.2 < len(chosen) / len(customers) < 0.3  # about the share, by hash
+    assert chosen == [c for c in customers if canary.in_canary(c)]  # the same customers each time
+    assert not any(Canary("canary", 0.0).in_canary(c) for c in customers)
+    assert all(Canary("canary", 1.0).in_canary(c) for c in customers)
+
+    class LabelRecordingClient(FakeClient):
+        async def predict_rows(self, inputs, *, signature_name, version_label=None):
+            self.labels.append(version_label)
+            return await super().predict_rows(inputs, signature_name=signature_name)
+
+    client = LabelRecordingClient()
+    client.labels = []
+    predictor = ModelPredictor(client, model_label="stable", canary=Canary("canary", 1.0))
+    forecast = asyncio.run(predictor.predict(state_with_sessions()))
+    assert client.labels == ["canary"] and forecast.prediction.model.label == "canary"
+    stable = ModelPredictor(client, model_label="stable")
+    assert asyncio.run(stable.predict(state_with_sessions())).prediction.model.label == "stable"
