@@ -19,7 +19,7 @@ from lens.data.minimal_csv import read_minimal_csv
 from lens.data.ta_feng import TA_FENG_MEMBER, read_ta_feng
 from lens.errors import DataError
 
-__all__ = ["load_funnels", "sniff_reader"]
+__all__ = ["load_funnels", "open_table", "sniff_reader"]
 
 log = logging.getLogger(__name__)
 
@@ -34,10 +34,10 @@ def load_funnels(path: str | Path, *, skip_bad: bool = False) -> LoadResult:
     """
     path = Path(path)
     started = time.perf_counter()
-    with _open_table(path) as (stream, source):
+    with open_table(path) as (stream, source):
         header = stream.readline().decode("utf-8-sig", errors="replace")
     reader = sniff_reader(header, source=source)
-    with _open_table(path) as (stream, source):
+    with open_table(path) as (stream, source):
         result = reader(stream, source=source, skip_bad=skip_bad)
     log.info("%s (%.1f s)", result.summary(), time.perf_counter() - started)
     return result
@@ -58,7 +58,7 @@ def sniff_reader(header: str, *, source: str) -> Reader:
 
 
 @contextlib.contextmanager
-def _open_table(path: Path) -> Iterator[tuple[IO[bytes], str]]:
+def open_table(path: Path) -> Iterator[tuple[IO[bytes], str]]:
     """Yield ``(binary stream, source name for messages)`` for a CSV file or a CSV in a zip."""
     if not path.is_file():
         raise DataError(f"{path}: no such file. Check the --data/--history path.")

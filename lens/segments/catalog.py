@@ -13,7 +13,7 @@ from lens.data.line_items import read_csv_columns
 
 # The loaders' file opener (plain CSV or the CSV inside a zip, with their error messages): the
 # subclass column is one more read of the same file, not a second way to open it.
-from lens.data.loaders import _open_table
+from lens.data.loaders import open_table
 
 __all__ = ["SUBCLASS_COLUMN", "product_frequencies", "read_product_subclasses"]
 
@@ -32,11 +32,11 @@ def read_product_subclasses(path: str | Path) -> dict[str, str] | None:
     """product -> PRODUCT_SUBCLASS of a Ta-Feng export (plain CSV or zip); None when the file has
     no such column (the minimal schema). A product listed under several subclasses gets the one
     it sold under most often (ties -> the smaller subclass code)."""
-    with _open_table(Path(path)) as (stream, source):
+    with open_table(Path(path)) as (stream, source):
         header = stream.readline().decode("utf-8-sig", errors="replace")
     if SUBCLASS_COLUMN not in header:
         return None
-    with _open_table(Path(path)) as (stream, source):
+    with open_table(Path(path)) as (stream, source):
         frame, _ = read_csv_columns(
             stream, source=source, required=(), optional=(_PRODUCT_COLUMN, SUBCLASS_COLUMN)
         )
