@@ -112,6 +112,11 @@ class LensSettings(BaseSettings):
         description="Behaviour clusters (a lens.anomaly.ClusterModel file) for Algorithm 1; "
         "unset = one cluster for everyone.",
     )
+    product_segments: Path | None = Field(
+        None,
+        description="Product segment map (`lens segments products`: its folder or its "
+        "product_segment_map.json); stock-out alerts then carry the product's segment.",
+    )
     anomaly_min_history: int = Field(
         30, ge=1, description="Sessions a behaviour cluster needs before it can alert."
     )
@@ -141,7 +146,9 @@ class LensSettings(BaseSettings):
         "unset = <run dir>/history/sessions.sqlite.",
     )
 
-    @field_validator("cluster_model", "kafka_ssl_cafile", "history_store", mode="before")
+    @field_validator(
+        "cluster_model", "product_segments", "kafka_ssl_cafile", "history_store", mode="before"
+    )
     @classmethod
     def _empty_path_is_unset(cls, value: Any) -> Any:
         """A blank path variable (e.g. a compose file's ``LENS_CLUSTER_MODEL=""``) means no file,

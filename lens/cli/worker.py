@@ -69,6 +69,11 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                         metavar="PATH",
                         help="behaviour clusters (a lens.anomaly.ClusterModel file) for "
                         "Algorithm 1 (env LENS_CLUSTER_MODEL); default: one cluster for everyone")
+    parser.add_argument("--product-segments", dest="product_segments", type=Path, default=None,
+                        metavar="PATH",
+                        help="product segment map of `lens segments products` (its folder or "
+                        "product_segment_map.json; env LENS_PRODUCT_SEGMENTS): stock-out alerts "
+                        "then carry the product's segment")
     parser.add_argument("--stockout-days", dest="stockout_days", type=int, default=None,
                         help="Algorithm 2 horizon in days (env LENS_STOCKOUT_DAYS, default 7)")
     parser.add_argument("--app-id", dest="funnel_app_id", default=None,

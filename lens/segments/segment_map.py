@@ -59,7 +59,10 @@ class SegmentMap:
 
     @classmethod
     def load(cls, directory: str | Path) -> "SegmentMap":
+        """From the ``--out`` folder of ``lens segments`` (or one of its two files)."""
         directory = Path(directory)
+        if directory.is_file():
+            directory = directory.parent
         product_path, clusters_path = (
             directory / PRODUCT_MAP_FILE,
             directory / CUSTOMER_CLUSTERS_FILE,

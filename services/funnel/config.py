@@ -61,6 +61,8 @@ class FunnelServiceConfig:
       [``predict_retry_s``].
     cluster_model_path: a ``lens.anomaly.ClusterModel`` file (fk of Algorithm 1); None = every
       customer in one cluster (-1) [``cluster_model``].
+    product_segments_path: a product segment map (``lens.segments.SegmentMap``); None = stock-out
+      alerts carry no product segment [``product_segments``].
     sessionizer: inactivity timeout [``funnel_inactivity_timeout_s``].
     anomaly: threshold and minimum histories [``anomaly_threshold``, ``anomaly_min_history``,
       ``anomaly_min_sessions``].
@@ -89,6 +91,7 @@ class FunnelServiceConfig:
     predict_timeout_s: float
     predict_retry_s: float
     cluster_model_path: Path | None
+    product_segments_path: Path | None
     sessionizer: SessionizerConfig
     anomaly: AnomalyConfig
     stockout: StockoutConfig
@@ -133,6 +136,7 @@ class FunnelServiceConfig:
             predict_timeout_s=settings.predict_timeout_s,
             predict_retry_s=settings.predict_retry_s,
             cluster_model_path=settings.cluster_model,
+            product_segments_path=settings.product_segments,
             sessionizer=SessionizerConfig(
                 inactivity_timeout=dt.timedelta(seconds=settings.funnel_inactivity_timeout_s)
             ),

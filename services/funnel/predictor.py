@@ -189,6 +189,7 @@ class ModelPredictor:
                 inputs, signature_name="funnel_embedding", version_label=label
             )
             cluster = self.cluster_model.assign_one(embedded.outputs["embedding"][0])  # [H]
+            prediction.customer_segment = cluster
         return Forecast(prediction, cluster)
 
 

@@ -128,6 +128,11 @@ class StoreProcessor:
     def __init__(self, config: FunnelServiceConfig, metrics: FunnelMetrics | None = None) -> None:
         self.config = config
         self.metrics = metrics
+        self.segments = None
+        if config.product_segments_path is not None:
+            from lens.segments.segment_map import SegmentMap
+
+            self.segments = SegmentMap.load(config.product_segments_path)
 
     def on_resupply(
         self, *, partition: int, offset: int, key: bytes | None, value: bytes | None, now_us: int
@@ -215,6 +220,11 @@ class StoreProcessor:
             {"stockout": stockout.to_dict(include_plan=False), "watermark": record.watermark},
             separators=(",", ":"),
         ).encode())
+        if self.segments is not None:
+            for alert in alerts:
+                segment = self.segments.product_segment(alert.product_id)
+                if segment is not None:
+                    alert.product_segment = segment
         if self.metrics is not None and alerts:
             self.metrics.alerts.labels("stockout").inc(len(alerts))
         key = store_id.encode()

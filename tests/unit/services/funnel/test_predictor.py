@@ -183,6 +183,7 @@ def test_model_predictor_assigns_the_nearest_cluster():
     forecast = asyncio.run(ModelPredictor(client, cluster_model=clusters).predict(
         state_with_sessions()))
     assert forecast.cluster == 1  # (0.9, 1.1) is nearest to (1, 1)
+    assert forecast.prediction.customer_segment == 1  # the cluster is the customer's segment
     assert [name for name, _ in client.calls] == ["next_basket", "funnel_embedding"]
 
 

@@ -90,3 +90,22 @@ def test_a_malformed_store_record_is_dead_lettered_not_raised(make_config, table
     assert (dead.source_topic, dead.source_offset) == (store_topic_name(config), 7)
     assert dead.original_value == b'{"t": "demand"}' and "malformed" in dead.detail
     assert tables.stores == {}
+
+
+def test_stockout_alerts_carry_the_product_segment(make_config, tables, tmp_path):
+    from lens.segments.segment_map import PRODUCT_MAP_FILE, SegmentMap
+    from services.funnel.stockout import encode_resupply_event
+
+    SegmentMap(products={"milk": 4}).save(tmp_path)
+    processor = StoreProcessor(make_config(product_segments_path=tmp_path / PRODUCT_MAP_FILE))
+    for product in ("milk", "caviar"):
+        processor.on_store_event(tables, encode_resupply_event(
+            v1.Resupply(store_id="S1", product_id=product, day="2026-03-03", quantity=1)))
+    alerts = {}
+    for product in ("milk", "caviar"):
+        update = ContributionUpdate("S1", f"c-{product}", {(product, "2026-03-03"): 5_000_000}, 0,
+                                    ("lens", 1, ""))
+        (out,) = processor.on_store_event(tables, encode_store_event(update)).outputs
+        alerts[product] = v1.StockoutAlert.FromString(out.value)
+    assert alerts["milk"].product_segment == 4
+    assert not alerts["caviar"].HasField("product_segment")  # outside the segmentation
