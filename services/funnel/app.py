@@ -199,6 +199,7 @@ class FunnelService:
             web_port=config.web_port,
             web_enabled=True,
             topic_partitions=POS_TRANSACTIONS.partitions,
+            broker_session_timeout=config.session_timeout_s,
             autodiscover=False,
             key_serializer="raw",
             value_serializer="raw",
@@ -251,7 +252,8 @@ class FunnelService:
 
                     clusters = ClusterModel.load(self.config.cluster_model_path)
                 predictor = self._predictor = ModelPredictor(
-                    client, model_label=self.config.model_version_label, cluster_model=clusters
+                    client, model_label=self.config.model_version_label,
+                    canary=self.config.canary, cluster_model=clusters,
                 )
             if predictor is None:
                 return None

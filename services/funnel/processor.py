@@ -12,7 +12,14 @@ Per ``pos.transactions`` record, exactly one outcome (``lens_funnel_records_tota
 - ``duplicate``: a resent line (same transaction and line number) -> ignored;
 - ``processed``: everything else; each session it closes goes to ``lens.sessions``, is scored
   against the customer's previous prediction (``AnomalyDetector``, Algorithm 1) and queues the
-  customer for a prediction.
+  customer for a prediction. A BasketClosed for a basket already closed sends its session again
+  (a replay after a crash, see ``FunnelProcessor._resend``).
+
+Delivery (at-least-once, the worker's Faust default). The customer's state is exactly-once: a
+record replayed after a crash finds its line or close already in the state and changes nothing,
+so every basket is one session in the stats and one ``session_index``. Output records are
+at-least-once: a replay can send a session again (identical bytes, same customer_id and
+session_index); readers dedupe by that pair.
 
 Quiet streams (processing-time fallback). Sessions close on event time: a basket closes when a
 later event of its customer, or the partition's event-time watermark (the latest event time seen
@@ -288,6 +295,8 @@ class FunnelProcessor:
             _mark_backfilled(state, step.sessions)
         result = Result()
         self._closed(state, step.sessions, meta, partition, result)
+        if step.outcome.value == "close_ignored":
+            self._resend(state, body.transaction_id, meta, partition, result)
         self._track(state, meta)
         tables.put_state(state)
         if step.outcome.value == "duplicate":
@@ -432,9 +441,38 @@ class FunnelProcessor:
                     self.metrics.alerts.labels("anomaly").inc()
             meta.dirty = True
         if sessions and self.predicting and not sessions[-1].backfilled:
-            meta.pending.add(state.customer_id)
-            result.predict = [s for s in result.predict if s.customer_id != state.customer_id]
-            result.predict.append(state)
+            self._queue_prediction(state, meta, result)
+
+    def _resend(
+        self, state: FunnelState, transaction_id: str, meta: PartitionMeta, partition: int,
+        result: Result,
+    ) -> None:
+        """A BasketClosed for a basket the state already closed sends that session again
+        (identical bytes) while the state keeps it, and asks for its prediction again if none
+        came back. After a kill -9 the table can be ahead of lens.sessions: RocksDB and the
+        changelog are written before the session is sent, and the records since the last offset
+        commit are replayed to a state that has seen them, so the close would otherwise be
+        ignored and a session that never reached the broker lost. A POS that resends a close
+        gets a duplicate session record: lens.sessions is at-least-once, keyed by
+        (customer_id, session_index)."""
+        record = next((r for r in state.sessions if r.transaction_id == transaction_id), None)
+        if record is None:
+            return
+        session = record.to_session(state.customer_id)
+        result.outputs.append(
+            Output(SESSIONS.name, state.customer_id.encode(), encode(session), partition)
+        )
+        predicted = state.last_prediction
+        if (self.predicting and not record.backfilled
+                and record.session_index == state.stats.sessions
+                and (predicted is None or predicted.session_index < record.session_index)):
+            meta.dirty = meta.dirty or state.customer_id not in meta.pending
+            self._queue_prediction(state, meta, result)
+
+    def _queue_prediction(self, state: FunnelState, meta: PartitionMeta, result: Result) -> None:
+        meta.pending.add(state.customer_id)
+        result.predict = [s for s in result.predict if s.customer_id != state.customer_id]
+        result.predict.append(state)
 
     def _track(self, state: FunnelState, meta: PartitionMeta) -> None:
         was_open = state.customer_id in meta.open

@@ -80,6 +80,9 @@ def _new_cluster_id() -> str:
 
 def _port_free(host: str, port: int) -> bool:
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        # As the broker's own listeners do: connections of a broker just stopped linger in
+        # TIME_WAIT on its ports, which block a plain bind but not a restart.
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         try:
             sock.bind((host, port))
         except OSError:

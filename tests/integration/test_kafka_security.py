@@ -147,7 +147,7 @@ def test_the_funnel_worker_runs_over_sasl_and_never_logs_the_password(kafka, sas
     """`lens worker funnel` configured only through LENS_* variables: Faust (aiokafka) and the
     worker's admin client authenticate, a basket becomes a session, and the password appears in
     neither the worker's nor the broker's log."""
-    from tests.integration.test_funnel_service import _worker_command
+    from tests.integration.processes import worker_command
 
     env = {k: v for k, v in os.environ.items() if not k.startswith("LENS_")}
     env.update(SECURITY_ENV, LENS_KAFKA_BOOTSTRAP=kafka.bootstrap, LENS_RUN_DIR=str(tmp_path))
@@ -155,7 +155,7 @@ def test_the_funnel_worker_runs_over_sasl_and_never_logs_the_password(kafka, sas
     app_id = f"lens-funnel-sasl-{uuid.uuid4().hex[:8]}"
     with log_path.open("wb") as log:
         worker = subprocess.Popen(
-            [*_worker_command(), "--no-model", "--web-port", str(free_port()), "--app-id", app_id,
+            [*worker_command(), "--no-model", "--web-port", str(free_port()), "--app-id", app_id,
              "--loglevel", "debug"],
             env=env, stdout=log, stderr=subprocess.STDOUT,
         )

@@ -209,3 +209,34 @@ def test_lines_beyond_the_basket_cap_are_dead_lettered(make_config, tables, metr
     (session,) = sessions_of(results)
     assert [i.product_id for i in session.items] == ["p1", "p2"]
     assert metrics.dead_letters.labels("pos.transactions", "basket_too_large")._value.get() == 2
+
+
+def test_a_replayed_close_sends_its_session_again(make_config, tables, metrics):
+    """After a kill -9 the table can be ahead of lens.sessions: the records since the last
+    offset commit come again to a state that already closed their basket, while the session
+    they closed may never have reached the broker. The replayed BasketClosed sends it again
+    (identical bytes) and asks for its prediction again; the state counts it once."""
+    processor = FunnelProcessor(make_config(), metrics)
+    records = [(b"c1", line("T1", 1, "c1", "milk", 0)), (b"c1", line("T1", 2, "c1", "tea", 1)),
+               (b"c1", closed("T1", "c1", 2, line_count=2))]
+    first = feed(processor, tables, records)
+    restarted = FunnelProcessor(make_config(), metrics)  # the crashed worker's successor
+    again = feed(restarted, tables, records)
+    assert [r.outcome for r in again] == ["duplicate", "duplicate", "processed"]
+    assert [o.value for o in again[2].outputs] == [o.value for o in first[2].outputs]
+    assert again[2].outputs[0].partition == 3
+    assert [s.customer_id for s in again[2].predict] == ["c1"]
+    assert restarted.metas[3].pending == {"c1"}
+    state = tables.get_state("c1")
+    assert (state.stats.sessions, state.stats.lines_in_sessions) == (1, 2)
+
+
+def test_a_close_replayed_after_its_prediction_only_resends_the_session(make_config, tables):
+    processor = FunnelProcessor(make_config())
+    records = [(b"c1", line("T1", 1, "c1", "milk", 0)), (b"c1", closed("T1", "c1", 1))]
+    feed(processor, tables, records)
+    processor.on_prediction(tables, partition=3, offset=0, key=b"c1", now_us=NOW_US,
+                            value=prediction("c1", 1, ["milk"]).SerializeToString())
+    (again,) = feed(processor, tables, records[1:])
+    assert len(sessions_of([again])) == 1 and again.predict == []
+    assert processor.metas[3].pending == set()

@@ -1,0 +1,323 @@
+"""Fault tests of the funnel-state worker on a real broker: kill -9 and restart (same state dir,
+then a fresh one that recovers from the changelog), a second worker that joins and leaves, a
+broker restart, each under a paced replay of hand-made baskets, and a model server that goes
+away mid-stream and comes back.
+
+Each test reconciles input and output: every basket becomes exactly one session in the workers'
+state (FunnelState stats: sessions and lines) and one distinct session id (customer,
+session_index) on lens.sessions with the basket's transaction and lines. Records on lens.sessions
+are at-least-once: a replay after a crash may send a session again, with identical content; the
+tests count those duplicates and require them to be identical, never different sessions.
+
+Every wait is a poll loop with a deadline; nothing asserts on speed.
+"""
+
+import datetime as dt
+import json
+import threading
+import time
+import urllib.error
+import urllib.request
+import uuid
+from collections import defaultdict
+
+import pytest
+from confluent_kafka import Producer
+
+from lens import v1
+from lens.settings import load_settings
+from lens.topics import POS_TRANSACTIONS, PREDICTIONS, SESSIONS
+from tests.conftest import free_port
+from tests.integration.processes import (
+    ModelServer,
+    Reader,
+    Worker,
+    closed,
+    line,
+    save_stand_in_model,
+    wait_for,
+)
+
+CUSTOMERS, BASKETS = 50, 6
+TOTAL = CUSTOMERS * BASKETS  # 300 baskets, 900 records
+LINES = 2  # per basket, then a BasketClosed that expects them
+# Baskets close on BasketClosed only: no inactivity close within the test's event times.
+FLAGS = ("--no-model", "--inactivity-timeout", "86400", "--sweep-interval", "1")
+GATE_TIMEOUT_S = 300.0
+
+
+def customer_ids(n: int) -> list[str]:
+    """Fresh customers: the session-scoped broker keeps other tests' records."""
+    run = uuid.uuid4().hex[:6]
+    return [f"f{i}-{run}" for i in range(n)]
+
+
+class Replay(threading.Thread):
+    """Publishes baskets round by round (every customer's basket j, then j + 1), paced at
+    ``per_second`` baskets, like a POS fleet: a fault injected mid-replay hits a worker with
+    records still arriving. Basket j of a customer is transaction ``T<j>`` at hour j of event
+    time, with lines ``p1``..``p<LINES>``. Round j waits for ``gates[j]`` to be set, so that a
+    test can hold the rest of the stream until its fault is in place, however slow the machine."""
+
+    def __init__(self, bootstrap: str, customers: list[str] | None = None,
+                 rounds: range = range(1, BASKETS + 1), per_second: float = 20.0,
+                 gates: tuple[int, ...] = ()) -> None:
+        super().__init__(daemon=True)
+        self.customers = customers or customer_ids(CUSTOMERS)
+        self.bootstrap, self.rounds, self.per_second = bootstrap, rounds, per_second
+        self.gates = {j: threading.Event() for j in gates}
+        self.error: BaseException | None = None
+
+    def events(self):
+        t0 = dt.datetime.now(dt.timezone.utc).replace(microsecond=0) - dt.timedelta(days=2)
+        for j in self.rounds:
+            if j in self.gates:
+                assert self.gates[j].wait(GATE_TIMEOUT_S), f"round {j} was never let through"
+            at = t0 + dt.timedelta(hours=j)
+            for c in self.customers:
+                tx = f"T{j}"
+                yield c, [line(tx, n, c, f"p{n}", at) for n in range(1, LINES + 1)] + [
+                    closed(tx, c, at + dt.timedelta(minutes=1), line_count=LINES)]
+
+    def run(self) -> None:
+        # Idempotent and patient: it rides out a broker restart like a POS would.
+        producer = Producer({"bootstrap.servers": self.bootstrap, "enable.idempotence": True,
+                             "message.timeout.ms": 300_000})
+        try:
+            for customer, events in self.events():
+                for event in events:
+                    producer.produce(POS_TRANSACTIONS.name, key=customer.encode(),
+                                     value=event.SerializeToString())
+                producer.poll(0)
+                time.sleep(1 / self.per_second)
+            assert producer.flush(300) == 0, "records not delivered"
+        except BaseException as exc:  # reported by finish()
+            self.error = exc
+
+    def finish(self, timeout_s: float = 330.0) -> None:
+        self.join(timeout_s)
+        assert not self.is_alive(), "the replay did not finish"
+        if self.error is not None:
+            raise self.error
+
+
+class SessionLedger:
+    """lens.sessions as read back for the replay's customers."""
+
+    def __init__(self, bootstrap: str, replay: Replay, baskets: int = BASKETS) -> None:
+        self.reader = Reader(bootstrap, SESSIONS.name)
+        self.ours, self.baskets = set(replay.customers), baskets
+
+    def sessions(self) -> list[v1.Session]:
+        found = (v1.Session.FromString(v) for _, v in self.reader.poll())
+        return [s for s in found if s.customer_id in self.ours]
+
+    def distinct(self) -> int:
+        return len({(s.customer_id, s.session_index) for s in self.sessions()})
+
+    def reconcile(self) -> int:
+        """Asserts one distinct session per basket, each the right basket; returns the number of
+        duplicate records (at-least-once resends)."""
+        by_id = defaultdict(list)
+        for s in self.sessions():
+            by_id[s.customer_id, s.session_index].append(s)
+        expected = {(c, j) for c in self.ours for j in range(1, self.baskets + 1)}
+        assert set(by_id) == expected, (
+            f"missing {sorted(expected - set(by_id))[:5]}, extra {sorted(set(by_id) - expected)[:5]}")
+        for (customer, index), copies in by_id.items():
+            assert all(c == copies[0] for c in copies), f"copies of {customer}:{index} differ"
+            assert copies[0].transaction_id == f"T{index}", f"{customer}:{index} is another basket"
+            assert [i.product_id for i in copies[0].items] == [f"p{n}" for n in range(1, LINES + 1)]
+        return sum(len(copies) - 1 for copies in by_id.values())
+
+    def close(self) -> None:
+        self.reader.close()
+
+
+def state_of(workers: list[Worker], customer: str) -> dict | None:
+    """The customer's table value from whichever worker holds it."""
+    for worker in workers:
+        url = f"http://127.0.0.1:{worker.port}/funnel/customers/{customer}/"
+        try:
+            with urllib.request.urlopen(url, timeout=5) as response:
+                return json.loads(response.read())
+        except urllib.error.HTTPError as exc:
+            if exc.code != 404:
+                raise
+        except OSError:
+            pass
+    return None
+
+
+def assert_state_counts_every_basket_once(workers: list[Worker], replay: Replay) -> None:
+    """FunnelState stats (``t``: sessions, ..., lines_seen, lines_in_sessions, duplicate_lines):
+    each basket counted once, whatever was replayed to the worker after a crash."""
+
+    def settled():
+        states = {c: state_of(workers, c) for c in replay.customers}
+        return states if all(s and s["t"][0] == BASKETS and s["o"] is None
+                             for s in states.values()) else None
+
+    states = wait_for(settled, "every customer's state with all baskets", workers[0])
+    for customer, state in states.items():
+        sessions, lines_in_sessions = state["t"][0], state["t"][7]
+        assert (sessions, lines_in_sessions) == (BASKETS, BASKETS * LINES), customer
+        assert [r[4] for r in state["s"]] == list(range(BASKETS - len(state["s"]) + 1, BASKETS + 1))
+
+
+def wait_for_sessions(ledger: SessionLedger, at_least: int, worker: Worker) -> None:
+    wait_for(lambda: ledger.distinct() >= at_least, f"{at_least} distinct sessions", worker)
+
+
+
+def test_kill_9_and_restart_loses_no_session_and_counts_none_twice(kafka_bootstrap, tmp_path):
+    """kill -9 at a third of the stream, restart on the same state dir; kill -9 again at two
+    thirds, restart on an empty state dir (recovery from the changelog); then reconcile. Rounds
+    5 and 6 wait for the first kill: records are still to come when the worker dies."""
+    replay = Replay(kafka_bootstrap, gates=(5,))
+    ledger = SessionLedger(kafka_bootstrap, replay)
+    worker = Worker(kafka_bootstrap, tmp_path / "a", *FLAGS)
+    app_id = worker.app_id
+    try:
+        worker.wait_ready()
+        replay.start()
+        wait_for_sessions(ledger, TOTAL // 3, worker)
+        worker.kill()
+        replay.gates[5].set()
+        worker = Worker(kafka_bootstrap, tmp_path / "a", *FLAGS, app_id=app_id)
+        worker.wait_ready()
+        wait_for_sessions(ledger, 2 * TOTAL // 3, worker)
+        worker.kill()
+        worker = Worker(kafka_bootstrap, tmp_path / "b", *FLAGS, app_id=app_id)
+        worker.wait_ready()
+        replay.finish()
+        wait_for_sessions(ledger, TOTAL, worker)
+        assert_state_counts_every_basket_once([worker], replay)
+        duplicates = ledger.reconcile()
+        print(f"kill -9 x2: {TOTAL} baskets -> {TOTAL} sessions, {duplicates} duplicate records")
+    finally:
+        ledger.close()
+        code = worker.stop()
+    assert code == 0, worker.logs()
+
+
+def test_a_second_worker_joins_and_leaves_without_loss(kafka_bootstrap, tmp_path):
+    """Rounds 1-2 go to one worker, 3-4 to two (round 3 waits for the second to be ready), and
+    5-6 arrive while the second leaves."""
+    replay = Replay(kafka_bootstrap, gates=(3, 5))
+    ledger = SessionLedger(kafka_bootstrap, replay)
+    first = Worker(kafka_bootstrap, tmp_path / "one", *FLAGS)
+    second = None
+    try:
+        first.wait_ready()
+        replay.start()
+        wait_for_sessions(ledger, 2 * CUSTOMERS, first)
+        second = Worker(kafka_bootstrap, tmp_path / "two", *FLAGS, app_id=first.app_id)
+        second.wait_ready()
+        replay.gates[3].set()
+        wait_for(lambda: second.metrics().get('lens_funnel_records_total{outcome="processed"}'),
+                 "records processed by the second worker", second)
+        replay.gates[5].set()
+        assert second.stop() == 0, second.logs()  # leaves: its partitions go back to the first
+        replay.finish()
+        wait_for_sessions(ledger, TOTAL, first)
+        assert_state_counts_every_basket_once([first], replay)
+        duplicates = ledger.reconcile()
+        print(f"join + leave: {TOTAL} baskets -> {TOTAL} sessions, {duplicates} duplicate records")
+    finally:
+        ledger.close()
+        if second is not None:
+            second.stop()
+        code = first.stop()
+    assert code == 0, first.logs()
+
+
+@pytest.fixture
+def private_broker(tmp_path):
+    """A broker of this test's own (it is restarted), on free ports."""
+    from services.stack import LocalKafka
+
+    settings = load_settings(run_dir=tmp_path / "kafka-run", kafka_port=free_port(),
+                             kafka_controller_port=free_port())
+    broker = LocalKafka(settings)
+    broker.start()
+    yield broker
+    broker.stop()
+
+
+def test_the_worker_rides_out_a_broker_restart(private_broker, tmp_path):
+    bootstrap = private_broker.bootstrap
+    replay = Replay(bootstrap)
+    ledger = SessionLedger(bootstrap, replay)
+    worker = Worker(bootstrap, tmp_path / "w", *FLAGS)
+    try:
+        worker.wait_ready()
+        replay.start()
+        wait_for_sessions(ledger, TOTAL // 3, worker)
+        private_broker.stop()  # same storage: data, offsets and changelogs survive
+        time.sleep(3)  # a few seconds without a broker, for the worker and the replay
+        private_broker.start()
+        replay.finish()
+        wait_for_sessions(ledger, TOTAL, worker)
+        assert_state_counts_every_basket_once([worker], replay)
+        duplicates = ledger.reconcile()
+        print(f"broker restart: {TOTAL} baskets -> {TOTAL} sessions, {duplicates} duplicate records")
+    finally:
+        ledger.close()
+        code = worker.stop()
+    assert code == 0, worker.logs()
+
+
+def test_predictions_resume_after_a_model_server_outage(kafka_bootstrap, tmp_path):
+    """`lens serve` answers the first round of baskets, is stopped, misses two more rounds and
+    comes back on the same port: sessions keep closing meanwhile, and every customer ends with a
+    prediction from its last session, none pending."""
+    models = tmp_path / "models" / "lens"
+    models.mkdir(parents=True)
+    save_stand_in_model(models)
+    server = ModelServer(models, free_port(), tmp_path / "serve.log")
+    server.start()
+    first = Replay(kafka_bootstrap, customer_ids(20), rounds=range(1, 2), per_second=50)
+    rest = Replay(kafka_bootstrap, first.customers, rounds=range(2, 4), per_second=50)
+    ledger = SessionLedger(kafka_bootstrap, first, baskets=3)
+    reader = Reader(kafka_bootstrap, PREDICTIONS.name)
+    worker = Worker(kafka_bootstrap, tmp_path / "w", "--model-server", f"127.0.0.1:{server.port}",
+                    "--inactivity-timeout", "86400", "--sweep-interval", "1", "--predict-retry", "1")
+
+    def predicted() -> dict[str, int]:
+        """customer -> the latest session a prediction was made from."""
+        latest: dict[str, int] = {}
+        for _, value in reader.poll():
+            p = v1.Prediction.FromString(value)
+            if p.customer_id in ledger.ours:
+                latest[p.customer_id] = max(latest.get(p.customer_id, 0), p.session_index)
+        return latest
+
+    def every_customer_at(index: int) -> dict | None:
+        return predicted() == {c: index for c in first.customers} or None
+
+    try:
+        worker.wait_ready()
+        first.start()
+        first.finish()
+        wait_for(lambda: every_customer_at(1), "a prediction per customer", worker, timeout_s=240)
+        server.stop()
+        rest.start()
+        rest.finish()
+        wait_for_sessions(ledger, 3 * len(first.customers), worker)
+        wait_for(lambda: worker.metrics()["lens_funnel_predictions_pending"] > 0 and any(
+            k.startswith("lens_funnel_model_errors_total") for k in worker.metrics()),
+            "customers pending on a failing model server", worker)
+        assert set(predicted().values()) == {1}  # nothing answered while it was down
+        server.start()
+        wait_for(lambda: every_customer_at(3), "predictions from every last session", worker,
+                 timeout_s=240)
+        wait_for(lambda: worker.metrics()["lens_funnel_predictions_pending"] == 0,
+                 "no customer pending", worker)
+        ledger.reconcile()
+    finally:
+        ledger.close()
+        reader.close()
+        code = worker.stop()
+        server.stop()
+    assert code == 0, worker.logs()
