@@ -74,6 +74,16 @@ class LensSettings(BaseSettings):
         description="Share of customers (0..1, fixed per customer by a hash of the id) whose "
         "predictions come from the canary label instead of model_version_label.",
     )
+    model_canary_margin: float = Field(
+        0.05, ge=0.0, le=1.0,
+        description="The worker stops routing to the canary when its live hit rate is below the "
+        "stable label's by more than this.",
+    )
+    model_canary_min_checks: int = Field(
+        200, ge=1,
+        description="Predictions checked against the next basket, per label, before the canary "
+        "can be rolled back.",
+    )
     predict_timeout_s: float = Field(
         2.0, gt=0, description="Deadline of one prediction call, retries included (seconds)."
     )

@@ -50,6 +50,7 @@ from lens.topics import (
     Topic,
 )
 from services.funnel.backfill import is_backfill
+from services.funnel.canary import CanaryGuard
 from services.funnel.config import FunnelServiceConfig
 from services.funnel.metrics import FunnelMetrics
 from services.funnel.predictor import CLUSTER_HEADER, Forecast, PredictionDispatcher, Predictor
@@ -181,7 +182,14 @@ class FunnelService:
         self.registry = registry if registry is not None else CollectorRegistry()
         self.metrics = FunnelMetrics(self.registry)
         predicting = predictor is not None or bool(config.model_server)
-        self.processor = FunnelProcessor(config, self.metrics, predicting=predicting)
+        # the canary share's router, fed by the processor's checks of each prediction
+        self.canary_guard = (
+            CanaryGuard(config.canary, config.model_version_label, self.metrics)
+            if config.canary.share > 0 else None
+        )
+        self.processor = FunnelProcessor(
+            config, self.metrics, predicting=predicting, canary_guard=self.canary_guard
+        )
         self.store_processor = StoreProcessor(config, self.metrics)
         self._predictor = predictor
         self._dispatcher: PredictionDispatcher | None = None
@@ -253,7 +261,7 @@ class FunnelService:
                     clusters = ClusterModel.load(self.config.cluster_model_path)
                 predictor = self._predictor = ModelPredictor(
                     client, model_label=self.config.model_version_label,
-                    canary=self.config.canary, cluster_model=clusters,
+                    routing=self.canary_guard, cluster_model=clusters,
                 )
             if predictor is None:
                 return None

@@ -27,10 +27,15 @@ class Canary:
     """Route ``share`` of the customers (0..1) to the model version labelled ``label``.
 
     A customer's side is fixed by a hash of their id (``in_canary``), so each customer always
-    sees the same version and the two versions' live hit rates compare like with like."""
+    sees the same version and the two versions' live hit rates compare like with like. The
+    worker stops routing to the canary when its hit rate falls below the stable label's by more
+    than ``margin``, once both have ``min_checks`` predictions checked (``services.funnel.canary``).
+    """
 
     label: str = "canary"
     share: float = 0.0
+    margin: float = 0.05
+    min_checks: int = 200
 
     def in_canary(self, customer_id: str) -> bool:
         return zlib.crc32(customer_id.encode()) < self.share * 2**32
@@ -54,8 +59,9 @@ class FunnelServiceConfig:
       [``model_server``].
     model_name: model name in the model server's config [``model_name``].
     model_version_label: version label to ask for ("" = latest) [``model_version_label``].
-    canary: the share of customers asking for the canary label instead [``model_canary_label``,
-      ``model_canary_share``].
+    canary: the share of customers asking for the canary label instead, and when to roll it back
+      [``model_canary_label``, ``model_canary_share``, ``model_canary_margin``,
+      ``model_canary_min_checks``].
     predict_timeout_s: deadline of one prediction call (retries included) [``predict_timeout_s``].
     predict_retry_s: wait before a failed prediction is retried (doubles up to 16x)
       [``predict_retry_s``].
@@ -132,7 +138,10 @@ class FunnelServiceConfig:
             model_server=None if no_model else settings.model_server,
             model_name=settings.model_name,
             model_version_label=settings.model_version_label,
-            canary=Canary(settings.model_canary_label, settings.model_canary_share),
+            canary=Canary(
+                settings.model_canary_label, settings.model_canary_share,
+                settings.model_canary_margin, settings.model_canary_min_checks,
+            ),
             predict_timeout_s=settings.predict_timeout_s,
             predict_retry_s=settings.predict_retry_s,
             cluster_model_path=settings.cluster_model,

@@ -54,6 +54,16 @@ class FunnelMetrics:
             "lens_funnel_alerts", "Alerts emitted by type (anomaly, stockout).", ["type"],
             registry=registry,
         )
+        self.prediction_checks = Counter(
+            "lens_funnel_prediction_checks",
+            "Predictions checked against the customer's next basket, by model label and outcome "
+            "(hit: the basket shares a product with it).", ["label", "outcome"],
+            registry=registry,
+        )
+        self.canary_rolled_back = Gauge(
+            "lens_funnel_canary_rolled_back",
+            "1 once this worker stopped routing customers to the canary label.", registry=registry,
+        )
         self.open_baskets = Gauge(
             "lens_funnel_open_baskets", "Baskets being scanned on this worker's partitions.",
             registry=registry,

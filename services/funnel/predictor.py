@@ -2,7 +2,7 @@
 
     encoder(states, max_sessions, max_items) -> {"session_items", "session_features",
                                                 "session_count", "customer_id"}   (batch-major)
-    ModelPredictor(client, model_label="", canary=Canary()).predict(state) -> v1.Prediction
+    ModelPredictor(client, model_label="", routing=None).predict(state) -> v1.Prediction
     PredictionDispatcher(predictor, publish, ...)   in-flight limit, retry with backoff, metrics
 
 The inputs are those of the exported signatures (``lens.model.export``): for B customers with
@@ -26,7 +26,7 @@ import logging
 import time
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
-from typing import Protocol
+from typing import TYPE_CHECKING, Protocol
 
 import numpy as np
 
@@ -34,8 +34,10 @@ from lens import v1
 from lens.model.export import serving_inputs as model_serving_inputs
 from lens.stream import FunnelState
 from lens.stream.event_time import to_timestamp
-from services.funnel.config import Canary
 from services.funnel.metrics import FunnelMetrics
+
+if TYPE_CHECKING:
+    from services.funnel.canary import CanaryGuard
 
 __all__ = [
     "CLUSTER_HEADER",
@@ -138,24 +140,24 @@ class ModelPredictor:
         *,
         encoder: Encoder = serving_inputs,
         model_label: str = "",
-        canary: Canary = Canary(),
+        routing: "CanaryGuard | None" = None,
         signature: str = "next_basket",
         cluster_model=None,
     ) -> None:
-        """``model_label``: the version label most customers get ("" = latest); ``canary``: the
-        share that gets the canary label instead. ``cluster_model``: a
+        """``model_label``: the version label to ask for ("" = latest); ``routing``: a canary
+        share decides per customer instead (``services.funnel.canary``). ``cluster_model``: a
         ``lens.anomaly.ClusterModel``; when given, ``funnel_embedding`` is called too and the
         forecast carries the customer's cluster."""
         self.client = client
         self.cluster_model = cluster_model
         self.encoder = encoder
         self.model_label = model_label
-        self.canary = canary
+        self.routing = routing
         self.signature = signature
         self._shape: tuple[int, int] | None = None  # (S, L) of the served signature
 
     def label_for(self, customer_id: str) -> str:
-        return self.canary.label if self.canary.in_canary(customer_id) else self.model_label
+        return self.routing.label_for(customer_id) if self.routing else self.model_label
 
     async def input_shape(self) -> tuple[int, int]:
         """(max_sessions, max_basket_items) from the signature metadata; asked once."""

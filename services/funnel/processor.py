@@ -45,7 +45,7 @@ import dataclasses
 import json
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Protocol
+from typing import TYPE_CHECKING, Protocol
 
 from lens import v1
 from lens.anomaly import AnomalyDetector
@@ -57,6 +57,9 @@ from lens.stream.event_time import MICROS_PER_SECOND, from_timestamp, to_timesta
 from lens.topics import ANOMALY_ALERTS, DEAD_LETTERS, POS_TRANSACTIONS, PREDICTIONS, SESSIONS
 from services.funnel.config import FunnelServiceConfig
 from services.funnel.metrics import FunnelMetrics
+
+if TYPE_CHECKING:
+    from services.funnel.canary import CanaryGuard
 
 __all__ = [
     "FunnelProcessor",
@@ -204,12 +207,15 @@ class FunnelProcessor:
         metrics: FunnelMetrics | None = None,
         *,
         predicting: bool = True,
+        canary_guard: "CanaryGuard | None" = None,
     ) -> None:
         """``predicting``: whether closed sessions queue their customer for a prediction (False
-        when the worker runs without a model server: nothing would ever clear the queue)."""
+        when the worker runs without a model server: nothing would ever clear the queue).
+        ``canary_guard``: gets every prediction checked against the session that follows it."""
         self.config = config
         self.metrics = metrics
         self.predicting = predicting
+        self.canary_guard = canary_guard
         self.sessionizer = Sessionizer(config.sessionizer)
         self.validator = Validator(config.validation)
         self.metas: dict[int, PartitionMeta] = {}
@@ -434,6 +440,7 @@ class FunnelProcessor:
             result.outputs.append(Output(SESSIONS.name, key, encode(session), partition))
             if self.metrics is not None:
                 self.metrics.sessions_closed.labels(_close_reason_name(session.close_reason)).inc()
+            self._check_prediction(state, session)
             scored = meta.detector.observe_session(state, session)
             if scored is not None and scored.alert is not None:
                 result.outputs.append(Output(ANOMALY_ALERTS.name, key, encode(scored.alert)))
@@ -468,6 +475,15 @@ class FunnelProcessor:
                 and (predicted is None or predicted.session_index < record.session_index)):
             meta.dirty = meta.dirty or state.customer_id not in meta.pending
             self._queue_prediction(state, meta, result)
+
+    def _check_prediction(self, state: FunnelState, session: v1.Session) -> None:
+        """Tell the canary guard whether the prediction made before ``session`` hit it."""
+        prediction = state.last_prediction
+        if (self.canary_guard is None or session.backfilled or prediction is None
+                or prediction.session_index >= session.session_index):
+            return
+        bought = {item.product_id for item in session.items}
+        self.canary_guard.observe(prediction.model_label, bool(bought & set(prediction.products)))
 
     def _queue_prediction(self, state: FunnelState, meta: PartitionMeta, result: Result) -> None:
         meta.pending.add(state.customer_id)

@@ -226,6 +226,42 @@ def test_webhook_that_always_fails_ends_in_the_dead_letter_topic(bootstrap, rece
     assert "webhook failed after 3 attempt(s)" in letter.detail and "503" in letter.detail
 
 
+def test_a_hanging_webhook_times_out_to_the_dead_letter_topic_and_other_sinks_still_deliver(
+    bootstrap, tmp_path
+):
+    release = threading.Event()
+
+    class Hanging(http.server.BaseHTTPRequestHandler):
+        def do_POST(self):
+            release.wait(30)  # never answers within the sink's timeout
+
+        def log_message(self, *args):
+            pass
+
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Hanging)
+    server.daemon_threads = True
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    group = f"t-alerts-{uuid.uuid4().hex[:8]}"
+    start_group_at_end(bootstrap, group)
+    alerts = [anomaly(f"hang-{uuid.uuid4().hex[:6]}:{n}") for n in range(3)]
+    webhook = WebhookSink(f"http://127.0.0.1:{server.server_port}/alerts", SECRET, timeout_s=0.3)
+    jsonl = tmp_path / "alerts.jsonl"
+    sub = Running(bootstrap, [webhook, JsonlSink(jsonl)], group, tmp_path, max_attempts=2)
+    try:
+        publish(bootstrap, alerts)
+        assert wait_for(lambda: sub.metrics.registry.get_sample_value(
+            "lens_alerts_dead_lettered_total",
+            {"type": "anomaly", "sink": "webhook", "reason": "delivery_failed"}) == 3)
+        assert wait_for(lambda: jsonl.exists() and len(jsonl.read_text().splitlines()) == 3)
+        assert sub.error is None and sub.thread.is_alive()  # the subscriber rode it out
+    finally:
+        release.set()
+        sub.close()
+        server.shutdown()
+    delivered = [json.loads(line)["alert_id"] for line in jsonl.read_text().splitlines()]
+    assert sorted(delivered) == sorted(a.alert_id for a in alerts)  # keys span partitions
+
+
 class DyingSink:
     """A sink whose process dies (an unexpected error) on the first alert it sees."""
 

@@ -228,10 +228,15 @@ def test_a_fixed_share_of_customers_is_predicted_by_the_canary_label():
             self.labels.append(version_label)
             return await super().predict_rows(inputs, signature_name=signature_name)
 
+    from services.funnel.canary import CanaryGuard
+
     client = LabelRecordingClient()
     client.labels = []
-    predictor = ModelPredictor(client, model_label="stable", canary=Canary("canary", 1.0))
+    guard = CanaryGuard(Canary("canary", 1.0), "stable")
+    predictor = ModelPredictor(client, model_label="stable", routing=guard)
     forecast = asyncio.run(predictor.predict(state_with_sessions()))
     assert client.labels == ["canary"] and forecast.prediction.model.label == "canary"
+    guard.rolled_back = True  # after a rollback everyone asks for the stable label
+    assert asyncio.run(predictor.predict(state_with_sessions())).prediction.model.label == "stable"
     stable = ModelPredictor(client, model_label="stable")
     assert asyncio.run(stable.predict(state_with_sessions())).prediction.model.label == "stable"
