@@ -1,0 +1,85 @@
+"""Bytes per customer in the funnel-state table, and the processor's own speed, on a large world.
+
+    .venv/bin/python bench/funnel_state_size.py [--customers 20000] [--days 90]
+
+A synthetic world (``lens data synth``, seed 3) goes through ``FunnelProcessor.on_pos`` with
+in-memory tables, exactly the per-record logic of the worker without Kafka or Faust: records/s
+of the logic alone, and the size of every customer's table value (the changelog record) at the
+end: mean, median, p99, max, and the extrapolation to 1,000,000 customers.
+"""
+
+import argparse
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+
+REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO))
+
+from lens.codec import encode  # noqa: E402
+from lens.data.loaders import load_funnels  # noqa: E402
+from lens.settings import LensSettings  # noqa: E402
+from lens.stream import FunnelState  # noqa: E402
+from services.funnel.config import FunnelServiceConfig  # noqa: E402
+from services.funnel.processor import FunnelProcessor  # noqa: E402
+from services.pos import baskets_in_time_order  # noqa: E402
+from services.pos.events import basket_events, event_key  # noqa: E402
+
+NOW_US = 1_900_000_000_000_000  # processing time after the world's period
+
+
+class Tables:
+    """The worker's two customer-side tables as dicts of bytes."""
+
+    def __init__(self) -> None:
+        self.states: dict[str, bytes] = {}
+        self.metas: dict[int, bytes] = {}
+
+    def get_state(self, customer_id):
+        data = self.states.get(customer_id)
+        return FunnelState.from_bytes(data) if data else None
+
+    def put_state(self, state):
+        self.states[state.customer_id] = state.to_bytes()
+
+    def get_meta(self, partition):
+        return self.metas.get(partition)
+
+    def put_meta(self, partition, data):
+        self.metas[partition] = data
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--customers", type=int, default=20_000)
+    parser.add_argument("--days", type=int, default=90)
+    args = parser.parse_args()
+    with tempfile.TemporaryDirectory() as folder:
+        subprocess.run([sys.executable, "-m", "lens.cli.main", "data", "synth", "--customers",
+                        str(args.customers), "--days", str(args.days), "--seed", "3", "--out",
+                        folder], check=True, capture_output=True)
+        funnels = load_funnels(Path(folder) / "transactions.csv").funnels
+    records = [(event_key(e), encode(e)) for b in baskets_in_time_order(funnels)
+               for e in basket_events(b)]
+    processor = FunnelProcessor(FunnelServiceConfig.from_settings(LensSettings(), no_model=True))
+    tables = Tables()
+    began = time.perf_counter()
+    for offset, (key, value) in enumerate(records):
+        processor.on_pos(tables, partition=hash(key) % 8, offset=offset, key=key, value=value,
+                         now_us=NOW_US)
+    seconds = time.perf_counter() - began
+    sizes = np.array([len(v) for v in tables.states.values()])
+    sessions = np.mean([len(h) for h in funnels.values()])
+    print(f"{len(sizes):,} customers ({sessions:.1f} sessions each), {len(records):,} records in "
+          f"{seconds:.1f} s: {len(records) / seconds:,.0f} records/s of processor logic")
+    print(f"bytes per customer: mean {sizes.mean():,.0f}, median {np.median(sizes):,.0f}, "
+          f"p99 {np.percentile(sizes, 99):,.0f}, max {sizes.max():,}; 1,000,000 such customers: "
+          f"{sizes.mean() * 1e6 / 2**30:.1f} GiB of table values")
+
+
+if __name__ == "__main__":
+    main()
