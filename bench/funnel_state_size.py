@@ -23,34 +23,13 @@ sys.path.insert(0, str(REPO))
 from lens.codec import encode  # noqa: E402
 from lens.data.loaders import load_funnels  # noqa: E402
 from lens.settings import LensSettings  # noqa: E402
-from lens.stream import FunnelState  # noqa: E402
 from services.funnel.config import FunnelServiceConfig  # noqa: E402
 from services.funnel.processor import FunnelProcessor  # noqa: E402
 from services.pos import baskets_in_time_order  # noqa: E402
 from services.pos.events import basket_events, event_key  # noqa: E402
+from tests.unit.services.funnel.conftest import DictTables  # noqa: E402  (the worker's tables as dicts)
 
 NOW_US = 1_900_000_000_000_000  # processing time after the world's period
-
-
-class Tables:
-    """The worker's two customer-side tables as dicts of bytes."""
-
-    def __init__(self) -> None:
-        self.states: dict[str, bytes] = {}
-        self.metas: dict[int, bytes] = {}
-
-    def get_state(self, customer_id):
-        data = self.states.get(customer_id)
-        return FunnelState.from_bytes(data) if data else None
-
-    def put_state(self, state):
-        self.states[state.customer_id] = state.to_bytes()
-
-    def get_meta(self, partition):
-        return self.metas.get(partition)
-
-    def put_meta(self, partition, data):
-        self.metas[partition] = data
 
 
 def main() -> None:
@@ -66,7 +45,7 @@ def main() -> None:
     records = [(event_key(e), encode(e)) for b in baskets_in_time_order(funnels)
                for e in basket_events(b)]
     processor = FunnelProcessor(FunnelServiceConfig.from_settings(LensSettings(), no_model=True))
-    tables = Tables()
+    tables = DictTables()
     began = time.perf_counter()
     for offset, (key, value) in enumerate(records):
         processor.on_pos(tables, partition=hash(key) % 8, offset=offset, key=key, value=value,

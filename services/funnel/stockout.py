@@ -80,12 +80,17 @@ def load_store(
         return None
     record = json.loads(data)
     stockout = StoreStockout.from_dict(record["stockout"], config.stockout)
-    days = stockout.planned_days if plan_days is None else set(plan_days) & stockout.planned_days
-    for day in sorted(days):
-        plan = tables.get_store(plan_key(store_id, day))
+    load_plan_days(tables, stockout,
+                   stockout.planned_days if plan_days is None else set(plan_days))
+    return StoreRecord(stockout, record["watermark"])
+
+
+def load_plan_days(tables: StoreTables, stockout: StoreStockout, days: Iterable[str]) -> None:
+    """Read the stored plan of each planned day in ``days`` into ``stockout``."""
+    for day in sorted(set(days) & stockout.planned_days):
+        plan = tables.get_store(plan_key(stockout.store_id, day))
         if plan:
             stockout.load_plan_day(day, json.loads(plan))
-    return StoreRecord(stockout, record["watermark"])
 
 
 def encode_resupply_event(resupply: v1.Resupply) -> bytes:
@@ -199,10 +204,7 @@ class StoreProcessor:
         if isinstance(event, ContributionUpdate):
             old = stockout.contributions.get(event.contributor)
             if old is not None:  # the cells it replaces are checked against their plan too
-                for day in {d for _, d in old.cells} - days:
-                    plan = tables.get_store(plan_key(store_id, day))
-                    if plan and day in stockout.planned_days:
-                        stockout.load_plan_day(day, json.loads(plan))
+                load_plan_days(tables, stockout, {d for _, d in old.cells} - days)
             alerts = stockout.apply(event)
             if record.watermark is None or event.as_of > record.watermark:
                 record.watermark = event.as_of
