@@ -11,7 +11,8 @@ its customers are new) feed two phases:
 
 1. **Capacity**: world A published as fast as the producer goes; the worker's own metrics,
    polled every second, give lines/s and sessions/s from the first record to the last session,
-   and predictions/s over the same span plus the prediction backlog drain. Beside it, the model
+   and predictions/s over the same span plus the prediction backlog drain; then the time until
+   the store side (Algorithm 2's agent) has read every demand event those predictions sent. Beside it, the model
    server's own capacity at the same model: ``next_basket`` on batches of 64 real histories, 4
    calls in flight (server-side batching on), for ``--server-seconds``. The ratio
    end-to-end predictions/s : server predictions/s is the streaming layer's efficiency (goal
@@ -56,8 +57,10 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
-def lens(*args: str) -> list[str]:
-    return [sys.executable, "-m", "lens.cli.main", *args]
+def lens(*args: str, profile: Path | None = None) -> list[str]:
+    """A ``lens`` command; ``profile``: run it under cProfile, stats written there at exit."""
+    prefix = [] if profile is None else ["-m", "cProfile", "-o", str(profile.resolve())]
+    return [sys.executable, *prefix, "-m", "lens.cli.main", *args]
 
 
 def proc_cpu_s(pid: int) -> float:
@@ -85,6 +88,17 @@ def metrics(port: int) -> dict[str, float]:
 def total(samples: dict[str, float], prefix: str, label: str = "") -> float:
     return sum(v for k, v in samples.items()
                if k.split("{")[0] in (prefix, prefix + "_total") and label in k)
+
+
+def store_backlog(samples: dict[str, float]) -> float:
+    """Records sent to the worker's internal store topic that its store agent has not read yet."""
+
+    def on_store_topic(prefix: str) -> float:
+        return sum(v for k, v in samples.items()
+                   if k.startswith(prefix + "{") and '-store-events"' in k)
+
+    return (on_store_topic("lens_funnel_faust_topic_messages_sent_total")
+            - on_store_topic("lens_funnel_faust_messages_received_per_topic_total"))
 
 
 def world(folder: Path, customers: int, days: int, seed: int, prefix: str):
@@ -190,6 +204,8 @@ def main() -> None:
     parser.add_argument("--days", type=int, default=60)
     parser.add_argument("--server-seconds", type=float, default=15.0)
     parser.add_argument("--out", type=Path, default=None)
+    parser.add_argument("--profile", type=Path, default=None, metavar="PSTATS",
+                        help="run the worker under cProfile, stats written here when it stops")
     args = parser.parse_args()
     if not any(p.name.isdigit() for p in args.model_base.glob("*")):
         raise SystemExit(f"no exported model under {args.model_base}: run `make demo` once, or "
@@ -221,7 +237,7 @@ def main() -> None:
                                  f"--model_base_path={args.model_base.resolve()}"),
             "worker": lens("worker", "funnel", "--web-port", str(web_port), "--model-server",
                            f"127.0.0.1:{model_port}", "--app-id", f"bench-{uuid.uuid4().hex[:6]}",
-                           "--sweep-interval", "5", "--quiet-after", "3"),
+                           "--sweep-interval", "5", "--quiet-after", "3", profile=args.profile),
         }.items():
             log = (scratch / f"{name}.log").open("wb")
             children[name] = subprocess.Popen(command, env=env, stdout=log,
@@ -252,6 +268,10 @@ def main() -> None:
         sessions_done_s = next(t for t, m in timeline
                                if total(m, "lens_funnel_sessions_closed") >= len(baskets_a))
         predictions = total(final, "lens_funnel_predictions")
+        # The store side (Algorithm 2) consumes the demand events the predictions send; it may
+        # lag behind them. Phase 2 starts once it caught up, so that it measures a steady state.
+        wait_until(lambda: store_backlog(metrics(web_port)) == 0, "the store side to drain", 1800)
+        store_done_s = time.monotonic() - began
         cpu1 = {name: proc_cpu_s(pid) for name, pid in pids.items()}
         server = asyncio.run(server_capacity(target, histories_b, args.server_seconds))
 
@@ -272,6 +292,8 @@ def main() -> None:
             "predictions_per_s": round(predictions / done_s, 1),
             "server_predictions_per_s": round(server, 1),
             "streaming_efficiency": round(predictions / done_s / server, 3),
+            "store_side_drained_s": round(store_done_s, 1),
+            "sessions_per_s_store_side_included": round(len(baskets_a) / store_done_s, 1),
             "latency_load_sessions_per_s": round(session_rate / 2, 1),
             "latency_matched": int(latencies.size),
             "latency_p50_ms": round(float(np.percentile(latencies, 50)) * 1000, 1),

@@ -1,7 +1,7 @@
 """Algorithms 1 and 2 replayed offline over a synthetic world: are the planted cases found?
 
     .venv/bin/python bench/planted_detection.py --world .run/demo --model .run/demo/train \
-        [--threshold 3.5] [--min-history 30] [--weight-by-score] [--out RESULT.json]
+        [--threshold 3.5] [--min-history 30] [--novelty-weight 0.85] [--out RESULT.json]
 
 ``--world``: a folder written by ``lens data synth`` (transactions.csv, resupplies.csv,
 ground_truth.json). ``--model``: a trained LENS run directory or a baseline name (what ``lens
@@ -9,14 +9,19 @@ eval`` takes; a baseline is fitted on the whole world). Every session is predict
 sessions before it, in event-time order, exactly as the funnel worker would see it with
 predictions back before each customer's next basket (the demo's paced replay):
 
-- Algorithm 1 runs the online ``AnomalyDetector`` (same dA, smoothing, minimum history and
-  threshold as the worker, one cluster); a customer counts as found when an alert fires on or
-  after their planted change day. Recall = found / planted; precision = alerted customers with a
+- Algorithm 1 runs the online ``AnomalyDetector`` (same dA, level, minimum history and
+  threshold as the worker, one cluster; ``--novelty-weight`` sets the novelty's share of the
+  level); a customer counts as found when an alert fires on or after their planted change day.
+  Recall = found / planted (also per kind of change); precision = alerted customers with a
   planted change / alerted customers. Also printed at other thresholds, and the dA quantiles.
 - Algorithm 2 runs ``StockoutMonitor`` with the resupply plan; each prediction goes to the
   customer's most frequent store among their last 10 sessions (the worker keeps fewer sessions,
-  but the rule is the same). A planted surge counts as found when a stock-out alert names its
-  store and product on a day within one of the surge day.
+  but the rule is the same) and brings the customer's sessions up to it (the per-product
+  rhythms, ``lens.stockout.rhythm``). A model without days_to_next (most baselines) adds only
+  those rhythms. A planted surge counts as found when a stock-out alert names its store and
+  product on a day within one of the surge day; found ahead when such an alert came from a
+  prediction made before the surge day (foresight, not hindsight). Cell precision = alerted
+  cells (store, product, day) that were truly short / alerted cells.
 
 The worker's own live figures come from ``make demo`` (its summary compares the same ground
 truth); this script isolates the detectors from the streaming layer and its timing.
@@ -37,7 +42,7 @@ from lens.anomaly import AnomalyConfig, AnomalyDetector
 from lens.cli.models import resolve_model
 from lens.data.loaders import load_funnels
 from lens.stockout import StockoutConfig, StockoutMonitor
-from lens.stream.event_time import from_datetime, to_timestamp
+from lens.stream.event_time import from_datetime, from_timestamp, iso_date, to_timestamp
 from services.pos.resupply import read_resupplies
 
 THRESHOLDS = (2.0, 2.5, 3.0, 3.5, 4.0)
@@ -53,7 +58,7 @@ def predict_every_session(model, funnels) -> dict[tuple[str, int], object]:
     return answers
 
 
-def anomalies(funnels, answers, changes, config: AnomalyConfig) -> dict:
+def anomalies(funnels, answers, changes, kinds, config: AnomalyConfig) -> dict:
     sessions = sorted(
         (h[n].timestamp, c, n) for c, h in funnels.items() for n in range(1, len(h))
         if (c, n) in answers and n >= config.min_sessions
@@ -61,6 +66,7 @@ def anomalies(funnels, answers, changes, config: AnomalyConfig) -> dict:
     by_threshold, distances = {}, []
     for threshold in sorted({*THRESHOLDS, config.threshold}):
         detector = AnomalyDetector(dataclasses.replace(config, threshold=threshold))
+        scored = 0  # sessions with a level (enough history for the novelty)
         recent: dict[str, list[float]] = collections.defaultdict(list)
         alerted = collections.defaultdict(list)
         distances = []
@@ -69,10 +75,12 @@ def anomalies(funnels, answers, changes, config: AnomalyConfig) -> dict:
             result = detector.observe(
                 customer_id=customer, cluster=0, predicted=answer.basket, ranking=answer.items,
                 observed=funnels[customer][n].items, recent=recent[customer],
+                sessions=[b.items for b in funnels[customer][: n + 1]],
                 event_time=from_datetime(_utc(when)), session_index=n + 1,
             )
             recent[customer] = [*recent[customer], result.distance][-config.smoothing :]
             distances.append(result.distance)
+            scored += result.level is not None
             if result.alert is not None:
                 alerted[customer].append(when.date())
         found = {c for c, days in alerted.items() if c in changes and max(days) >= changes[c]}
@@ -81,11 +89,14 @@ def anomalies(funnels, answers, changes, config: AnomalyConfig) -> dict:
             "planted_found": len(found),
             "recall": len(found) / len(changes) if changes else None,
             "precision": len(found) / len(alerted) if alerted else None,
+            "found_by_kind": dict(collections.Counter(kinds[c] for c in sorted(found))),
         }
     quantiles = np.quantile(distances, [0.1, 0.25, 0.5, 0.75, 0.9]).round(3).tolist()
     return {
         "planted": len(changes),
-        "sessions_scored": len(sessions),
+        "planted_by_kind": dict(collections.Counter(kinds.values())),
+        "sessions_predicted": len(sessions),
+        "sessions_scored": scored,
         "distance_quantiles": dict(zip(("p10", "p25", "p50", "p75", "p90"), quantiles, strict=True)),
         "by_threshold": by_threshold,
     }
@@ -109,13 +120,13 @@ def stockouts(funnels, answers, world: Path, truth: dict, config: StockoutConfig
         store = collections.Counter(b.store_id for b in history[-10:]).most_common(1)[0][0]
         quantities = list(answer.quantities) or [0.0] * len(answer.basket)
         scores = dict(zip(answer.items, answer.scores, strict=True))
+        days = float("nan") if answer.days_to_next is None else max(0.0, answer.days_to_next)
         alerts += monitor.on_prediction(v1.Prediction(
             prediction_id=f"{customer}:{n}", customer_id=customer, store_id=store,
-            as_of=to_timestamp(from_datetime(_utc(when))), session_index=n,
-            days_to_next=answer.days_to_next or 0.0,
+            as_of=to_timestamp(from_datetime(_utc(when))), session_index=n, days_to_next=days,
             basket=[v1.PredictedItem(product_id=p, quantity=q, score=scores.get(p, 0.0))
                     for p, q in zip(answer.basket, quantities, strict=True)],
-        ))
+        ), history)
     surges = [s for s in truth["stock_shortfalls"] if s.get("planted")]
     short = {(s["store_id"], s["product_id"], s["date"]) for s in truth["stock_shortfalls"]}
     cells = {(a.store_id, a.product_id, a.day) for a in alerts}
@@ -124,14 +135,23 @@ def stockouts(funnels, answers, world: Path, truth: dict, config: StockoutConfig
         days = abs((dt.date.fromisoformat(cell[2]) - dt.date.fromisoformat(surge["date"])).days)
         return cell[:2] == (surge["store_id"], surge["product_id"]) and days <= 1
 
+    ahead = {(a.store_id, a.product_id, a.day) for a in alerts
+             if iso_date(from_timestamp(a.as_of)) < a.day}  # predicted before the day
     found = [s for s in surges if any(near(s, c) for c in cells)]
+    found_ahead = [s for s in surges if any(near(s, c) for c in ahead)]
     return {
         "planted": len(surges),
         "planted_found": len(found),
+        "planted_found_ahead": len(found_ahead),
         "recall": len(found) / len(surges) if surges else None,
         "alerted_cells": len(cells),
         "alerted_cells_truly_short": len(cells & short),
         "cell_precision": len(cells & short) / len(cells) if cells else None,
+        "cells": [
+            {"store_id": c[0], "product_id": c[1], "day": c[2], "truly_short": c in short,
+             "near_surge": any(near(surge, c) for surge in surges)}
+            for c in sorted(cells)
+        ],
     }
 
 
@@ -141,10 +161,8 @@ def main() -> None:
     parser.add_argument("--model", required=True, help="LENS run directory or baseline name")
     parser.add_argument("--threshold", type=float, default=AnomalyConfig().threshold)
     parser.add_argument("--min-history", type=int, default=30)
+    parser.add_argument("--novelty-weight", type=float, default=AnomalyConfig().novelty_weight)
     parser.add_argument("--stockout-days", type=int, default=7)
-    parser.add_argument("--weight-by-score", action="store_true",
-                        help="Algorithm 2 counts expected units (quantity x score), not the "
-                        "decoded basket's units")
     parser.add_argument("--out", type=Path, default=None, help="also write the results as JSON")
     args = parser.parse_args()
     logging.basicConfig(level=logging.WARNING)
@@ -157,21 +175,26 @@ def main() -> None:
     answers = predict_every_session(model, funnels)
     changes = {c["customer_id"]: dt.date.fromisoformat(c["date"])
                for c in truth["behaviour_changes"]}
-    config = AnomalyConfig(threshold=args.threshold, min_history=args.min_history)
+    kinds = {c["customer_id"]: c["kind"] for c in truth["behaviour_changes"]}
+    config = AnomalyConfig(
+        threshold=args.threshold, min_history=args.min_history, novelty_weight=args.novelty_weight
+    )
     result = {
         "world": str(args.world), "model": args.model,
-        "anomaly": anomalies(funnels, answers, changes, config),
+        "anomaly": anomalies(funnels, answers, changes, kinds, config),
         "stockout": stockouts(funnels, answers, args.world, truth, StockoutConfig(
-            n_days=args.stockout_days, weight_by_score=args.weight_by_score)),
+            n_days=args.stockout_days)),
     }
     a, s = result["anomaly"], result["stockout"]
     print(f"Algorithm 1: {a['sessions_scored']} sessions scored, dA quantiles {a['distance_quantiles']}")
     for threshold, row in a["by_threshold"].items():
         print(f"  threshold {threshold}: {row['planted_found']}/{a['planted']} planted changes "
               f"found, {row['alerted_customers']} customers alerted, precision "
-              f"{row['precision'] if row['precision'] is None else round(row['precision'], 2)}")
-    print(f"Algorithm 2: {s['planted_found']}/{s['planted']} planted surges alerted; "
-          f"{s['alerted_cells_truly_short']} of {s['alerted_cells']} alerted cells truly short")
+              f"{row['precision'] if row['precision'] is None else round(row['precision'], 2)}; "
+              f"found by kind {row['found_by_kind']} of {a['planted_by_kind']}")
+    print(f"Algorithm 2: {s['planted_found']}/{s['planted']} planted surges alerted "
+          f"({s['planted_found_ahead']} ahead of the day); {s['alerted_cells_truly_short']} of "
+          f"{s['alerted_cells']} alerted cells truly short")
     if args.out:
         args.out.write_text(json.dumps(result, indent=2) + "\n")
         print(f"wrote {args.out}")

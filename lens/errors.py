@@ -3,6 +3,7 @@
     LensError
     ├── ConfigError        settings or flags that cannot work together
     ├── DataError          an input file or record that cannot be read (says file, line, field)
+    ├── TrainingDiverged   a training run whose loss or gradients stopped being finite numbers
     └── RuntimeDependencyError
                            an external program LENS starts (Java, Maven, Kafka) is missing or failed
 
@@ -10,7 +11,7 @@ Library errors are translated at the boundary (``raise X(...) from exc``) and ev
 says what to do next.
 """
 
-__all__ = ["ConfigError", "DataError", "LensError", "RuntimeDependencyError"]
+__all__ = ["ConfigError", "DataError", "LensError", "RuntimeDependencyError", "TrainingDiverged"]
 
 
 class LensError(Exception):
@@ -23,6 +24,10 @@ class ConfigError(LensError):
 
 class DataError(LensError):
     """An input file or record that cannot be read."""
+
+
+class TrainingDiverged(LensError):
+    """Training produced a non-finite loss or gradient (learning rate too high, bad data)."""
 
 
 class RuntimeDependencyError(LensError):

@@ -134,8 +134,17 @@ class LensSettings(BaseSettings):
         4, ge=1, description="Sessions a customer's prediction must have seen before the next "
         "session is scored (Algorithm 1)."
     )
+    anomaly_novelty_window: int = Field(
+        4, ge=1, description="Latest sessions whose products Algorithm 1 compares with the "
+        "customer's earlier ones (the novelty in the level)."
+    )
+    anomaly_established: int = Field(
+        3, ge=1, description="Sessions a customer needs before the novelty window for a session "
+        "to be scored (Algorithm 1)."
+    )
     anomaly_threshold: float = Field(
-        3.5, gt=0, description="dB (robust z of dA within the cluster) above which a session alerts."
+        3.5, gt=0, description="dB (robust z of the level within the cluster) above which a "
+        "session alerts."
     )
     stockout_days: int = Field(7, ge=1, description="Algorithm 2 (stock-out) horizon in days.")
     alerts_group: str = Field(

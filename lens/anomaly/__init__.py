@@ -2,7 +2,9 @@
 
 - ``prediction_distance`` (dA): ½ (1 - F1 of the predicted basket) + ½ (share of the observed
   products outside the predicted ranking), in [0, 1]; ``basket_distance`` is its first part.
-- ``robust_z`` (dB): robust z-score of a customer's recent dA against the same cluster's.
+- ``novelty``: share of the products of a customer's latest sessions new to their repertoire;
+  ``sustained_level`` blends it with the mean of their latest dA into the level that is scored.
+- ``robust_z`` (dB): robust z-score of a customer's level against the same cluster's.
 - ``AnomalyDetector``: per-cluster windows for the stream; ``detect_anomalies`` for a batch, over
   ``funnel_observations`` (each customer's last session vs the prediction from the ones before).
 - ``ClusterModel``/``fit_clusters`` (fk): k-means centroids over funnel embeddings.
@@ -18,8 +20,9 @@ from lens.anomaly.batch import (
     split_last_sessions,
 )
 from lens.anomaly.clustering import ClusterModel, fit_clusters
-from lens.anomaly.detector import AnomalyConfig, AnomalyDetector, AnomalyResult
+from lens.anomaly.detector import AnomalyConfig, AnomalyDetector, AnomalyResult, sustained_level
 from lens.anomaly.distance import basket_distance, f1_score, miss_rate, prediction_distance
+from lens.anomaly.repertoire import novelty
 from lens.anomaly.robust import RobustWindow, leave_one_out_scores, mad, median, robust_z
 
 __all__ = [
@@ -41,7 +44,9 @@ __all__ = [
     "mad",
     "median",
     "miss_rate",
+    "novelty",
     "prediction_distance",
     "robust_z",
     "split_last_sessions",
+    "sustained_level",
 ]

@@ -1,7 +1,7 @@
 """Algorithm 1 in batch (``lens anomalies``): every customer's last step scored within its cluster.
 
     for each funnel i:  dA_i = prediction_distance(basket_i, ranking_i, observed_i)
-                        level_i = mean of the last ``smoothing`` dA of i (dA_i included)
+                        level_i = sustained_level(last ``smoothing`` dA of i, sessions of i)
     C = fk(fE_i for all i)                       # k-means over funnel embeddings
     for each cluster j, funnel i in j:  O_i = dB(level_i | levels of the other funnels of j)
 
@@ -15,7 +15,9 @@ predicted basket, ranking and funnel embedding come from the sessions before it 
 prediction is made when the previous session closes, and its cluster comes with it); the dA of
 the ``smoothing - 1`` sessions before the last are computed the same way, each from the
 sessions before it. As online, a session is scored only when its prediction saw at least
-``min_sessions`` sessions; customers whose last session is not are left out.
+``min_sessions`` sessions; customers whose last session is not are left out. Customers with
+too few sessions for the level's novelty get a NaN level and score and do not join their
+cluster's reference.
 """
 
 from collections.abc import Callable, Sequence
@@ -25,12 +27,13 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from lens.anomaly.clustering import ClusterModel, fit_clusters
-from lens.anomaly.detector import AnomalyConfig
+from lens.anomaly.detector import AnomalyConfig, sustained_level
 from lens.anomaly.distance import prediction_distance
 from lens.anomaly.robust import leave_one_out_scores
 from lens.data.basket import Funnels
 from lens.errors import DataError
 from lens.stream.funnel_state import RANKING_KEPT
+from lens.stream.sessionizer import SessionizerConfig
 
 if TYPE_CHECKING:  # lens.baselines imports xgboost: keep it out of the worker's imports
     from lens.baselines.recommender import Recommender
@@ -45,6 +48,7 @@ __all__ = [
     "split_last_sessions",
 ]
 
+KEPT_SESSIONS = SessionizerConfig().max_sessions
 # Funnel embeddings fE: histories -> float [N, D], rows in the histories' order.
 Embedder = Callable[[Funnels], np.ndarray]
 
@@ -52,7 +56,8 @@ Embedder = Callable[[Funnels], np.ndarray]
 @dataclass(frozen=True)
 class FunnelObservation:
     """One customer's predicted next basket (and longer ranking), observed next basket, funnel
-    embedding [D], and the dA of its previous scored sessions (``recent``, oldest first)."""
+    embedding [D], the dA of its previous scored sessions (``recent``, oldest first) and the
+    products of all its sessions (``sessions``, oldest first, the observed one last)."""
 
     customer_id: str
     predicted: Sequence[str]
@@ -60,14 +65,16 @@ class FunnelObservation:
     embedding: Sequence[float]
     ranking: Sequence[str] = ()
     recent: Sequence[float] = ()
+    sessions: Sequence[Sequence[str]] = ()
 
 
 @dataclass(frozen=True)
 class BatchAnomalies:
     """Per-customer results, index-aligned with ``customers`` ([N] each).
 
-    distances: dA of the last session; levels: the smoothed dA that is scored;
-    scores: dB, NaN where the cluster has fewer than ``min_history`` other members.
+    distances: dA of the last session; levels: what is scored (``sustained_level``), NaN where
+    the history is too short; scores: dB, NaN without a level or where the cluster has fewer
+    than ``min_history`` other members with one.
     """
 
     customers: tuple[str, ...]
@@ -111,14 +118,14 @@ def detect_anomalies(
     distances = np.array(
         [prediction_distance(o.predicted, o.ranking, o.observed) for o in observations]
     )  # [N]
-    # the level as AnomalyDetector.observe forms it: mean of the last `smoothing` dA
     levels = np.array([
-        np.mean([*o.recent, d][-config.smoothing :])
+        np.nan if (level := sustained_level([*o.recent, d], o.sessions, config)) is None
+        else level
         for o, d in zip(observations, distances, strict=True)
     ])  # [N]
     scores = np.full(len(observations), np.nan)
     for cluster in np.unique(labels):
-        members = np.flatnonzero(labels == cluster)
+        members = np.flatnonzero((labels == cluster) & ~np.isnan(levels))
         if len(members) - 1 >= config.min_history:
             scores[members] = leave_one_out_scores(levels[members], min_scale=config.min_scale)
     return BatchAnomalies(customers, distances, levels, labels, scores, model, config.threshold)
@@ -196,5 +203,7 @@ def funnel_observations(
         observations.append(FunnelObservation(
             c, tuple(answer.basket), observed(c, 0), embeddings[i],
             ranking=tuple(answer.items[:RANKING_KEPT]), recent=recent,
+            # the sessions the worker keeps: the repertoire it sees
+            sessions=tuple(b.items for b in split.funnels[c][-KEPT_SESSIONS:]),
         ))
     return observations

@@ -2,18 +2,24 @@
 
 For every closed session the service calls ``AnomalyDetector.observe_session`` with the
 customer's state: the prediction made before the session (``FunnelState.last_prediction``), the
-customer's recent dA values (``FunnelState.distances``) and cluster (``FunnelState.cluster``,
-assigned by ``ClusterModel.assign_one``):
+customer's recent dA values (``FunnelState.distances``), kept sessions (``FunnelState.sessions``,
+the newest one included; the sessionizer keeps the last 50, so the repertoire spans at most
+those) and cluster (``FunnelState.cluster``, assigned by ``ClusterModel.assign_one``):
 
 1. dA = ``prediction_distance(basket, ranking, observed)`` in [0, 1] (see ``distance``);
-2. the customer's level = the mean dA of their last ``smoothing`` scored sessions, this one
-   included: a behaviour change lasts, one odd basket does not, and single baskets are noisy;
+2. the customer's level = ``sustained_level``: the mean dA of their last ``smoothing`` scored
+   sessions, this one included (a behaviour change lasts, one odd basket does not, and single
+   baskets are noisy), blended with the ``novelty`` of their last ``novelty_window`` sessions
+   against their own earlier ones (``repertoire``): the model's expectation and the customer's
+   established repertoire, both against what was bought;
 3. dB = ``robust_z(level, window of the cluster)``: robust z-score against the last ``window``
    levels of the same cluster (the session's own level is scored first, then added);
 4. alert when the window holds at least ``min_history`` values and dB > ``threshold``.
 
 Sessions whose prediction saw fewer than ``min_sessions`` sessions are not scored: a model that
-knows two baskets of a customer is expected to miss, which is not a change of behaviour.
+knows two baskets of a customer is expected to miss, which is not a change of behaviour. Nor
+are sessions with fewer than ``established`` sessions before the novelty window: in a short
+history every product is new (their dA still joins the customer's ``distances``).
 Backfilled sessions feed the windows but never alert. Cluster -1 (not assigned yet) is a cluster
 of its own. State = one window per cluster (``to_dict``/``from_dict``, ~20 bytes per value):
 with K clusters and window W, about 20*K*W bytes. In the service each worker keeps the windows of
@@ -28,12 +34,13 @@ from typing import Any
 
 from lens import v1
 from lens.anomaly.distance import prediction_distance
+from lens.anomaly.repertoire import novelty
 from lens.anomaly.robust import RobustWindow
 from lens.errors import ConfigError, DataError
 from lens.stream.event_time import from_timestamp, to_timestamp
 from lens.stream.funnel_state import FunnelState
 
-__all__ = ["AnomalyConfig", "AnomalyDetector", "AnomalyResult"]
+__all__ = ["AnomalyConfig", "AnomalyDetector", "AnomalyResult", "sustained_level"]
 
 
 @dataclass(frozen=True)
@@ -42,9 +49,14 @@ class AnomalyConfig:
     threshold: dB above which a session is anomalous (3.5: the usual robust-z cut).
     min_history: levels a cluster needs before its scores can alert.
     window: levels kept per cluster (the most recent ones).
-    min_scale: floor of the dB denominator (1.4826 * MAD), in dA units.
+    min_scale: floor of the dB denominator (1.4826 * MAD), in level units.
     smoothing: a customer's level is the mean dA of this many latest scored sessions.
     min_sessions: sessions the prediction must have seen for its next session to be scored.
+    novelty_window: latest sessions whose products are compared with the customer's earlier ones.
+    established: sessions the customer needs before that window for a session to be scored.
+    novelty_weight: share of the novelty in the level (the rest: the mean dA). 0.85: on the
+        synthetic benchmark (seeds 7-9, BENCHMARKS.md) 0.5 and 0.7 found fewer planted
+        changes per false alert, and 1.0 (novelty alone) no more than 0.85.
     """
 
     threshold: float = 3.5
@@ -53,10 +65,20 @@ class AnomalyConfig:
     min_scale: float = 0.05
     smoothing: int = 3
     min_sessions: int = 4
+    novelty_window: int = 4
+    established: int = 3
+    novelty_weight: float = 0.85
 
     def __post_init__(self) -> None:
-        if self.window < 1 or self.min_history < 1 or self.smoothing < 1 or self.min_sessions < 1:
-            raise ConfigError("window, min_history, smoothing and min_sessions must be >= 1")
+        counts = (self.window, self.min_history, self.smoothing, self.min_sessions,
+                  self.novelty_window, self.established)
+        if min(counts) < 1:
+            raise ConfigError(
+                "window, min_history, smoothing, min_sessions, novelty_window and established "
+                "must be >= 1"
+            )
+        if not 0.0 <= self.novelty_weight <= 1.0:
+            raise ConfigError(f"novelty_weight must be in [0, 1], got {self.novelty_weight}")
         if self.min_history > self.window:
             raise ConfigError(f"min_history {self.min_history} cannot exceed window {self.window}")
         if not (self.min_scale > 0 and math.isfinite(self.threshold)):
@@ -65,13 +87,27 @@ class AnomalyConfig:
 
 @dataclass(frozen=True)
 class AnomalyResult:
-    """dA, the customer's level (mean recent dA), dB (None while the cluster has fewer than
-    ``min_history`` values) and the alert."""
+    """dA, the customer's level (None when the history is too short to score), dB (None while
+    the cluster has fewer than ``min_history`` values, or without a level) and the alert."""
 
     distance: float
-    level: float
+    level: float | None
     score: float | None
     alert: v1.AnomalyAlert | None = None
+
+
+def sustained_level(
+    distances: Sequence[float], sessions: Sequence[Sequence[str]], config: AnomalyConfig
+) -> float | None:
+    """The level of a customer whose latest dA values are ``distances`` (oldest first, this
+    session's last) and whose sessions' products are ``sessions`` (oldest first, this session
+    last); None when the sessions are too few for the novelty."""
+    new = novelty(sessions, window=config.novelty_window, established=config.established)
+    if new is None:
+        return None
+    kept = list(distances)[-config.smoothing :]
+    w = config.novelty_weight
+    return (1.0 - w) * sum(kept) / len(kept) + w * new
 
 
 @dataclass
@@ -90,16 +126,19 @@ class AnomalyDetector:
         ranking: Sequence[str],
         observed: Sequence[str],
         recent: Sequence[float],
+        sessions: Sequence[Sequence[str]],
         event_time: int,
         session_index: int,
         model: v1.ModelRef | None = None,
         backfilled: bool = False,
     ) -> AnomalyResult:
         """Score one session (``event_time`` in microseconds) given the customer's previous dA
-        values ``recent`` (oldest first), and add its level to the cluster."""
+        values ``recent`` and the products of their sessions, this one included (both oldest
+        first), and add its level to the cluster."""
         distance = prediction_distance(predicted, ranking, observed)
-        kept = [*recent, distance][-self.config.smoothing :]
-        level = sum(kept) / len(kept)
+        level = sustained_level([*recent, distance], sessions, self.config)
+        if level is None:
+            return AnomalyResult(distance, None, None)
         window = self.windows.get(cluster)
         if window is None:
             window = self.windows[cluster] = RobustWindow(self.config.window)
@@ -124,10 +163,11 @@ class AnomalyDetector:
         return AnomalyResult(distance, level, score, alert)
 
     def observe_session(self, state: FunnelState, session: v1.Session) -> AnomalyResult | None:
-        """``observe`` with the prediction, recent dA values and cluster kept in ``state``, whose
-        ``distances`` it updates; None when the customer has no prediction made before this
-        session, or one that saw fewer than ``min_sessions`` sessions. Call it after the session
-        closed and before the prediction that follows it replaces ``state.last_prediction``."""
+        """``observe`` with the prediction, recent dA values, sessions and cluster kept in
+        ``state``, whose ``distances`` it updates; None when the customer has no prediction made
+        before this session, or one that saw fewer than ``min_sessions`` sessions. Call it after
+        the session closed (the sessionizer has added it to ``state.sessions``) and before the
+        prediction that follows it replaces ``state.last_prediction``."""
         prediction = state.last_prediction
         if prediction is None or prediction.session_index >= session.session_index:
             return None
@@ -140,6 +180,9 @@ class AnomalyDetector:
             ranking=prediction.ranking,
             observed=[item.product_id for item in session.items],
             recent=state.distances,
+            # up to this session: others may have closed with it and be scored after it
+            sessions=[r.products for r in state.sessions
+                      if r.session_index <= session.session_index],
             event_time=from_timestamp(session.timestamp),
             session_index=session.session_index,
             model=prediction.model,

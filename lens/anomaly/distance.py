@@ -12,8 +12,8 @@
 Why both: single baskets are noisy, so ``1 - F1`` alone sits near its cap for ordinary sessions
 (median about 0.7 on the synthetic world, with the cap at 1.0) and a robust z-score of it can
 never reach an alert threshold; ``miss`` has its median far below its cap (about 0.2), so a
-basket of unexpected products stands out. Measured on the demo world with
-``bench/anomaly_signal.py`` (see BENCHMARKS.md). Quantities and scores are ignored on purpose:
+basket of unexpected products stands out. Measured on the demo world with a throwaway variant
+of ``bench/planted_detection.py`` (see BENCHMARKS.md). Quantities and scores are ignored on purpose:
 a customer buying 3 instead of 2 units is not a behaviour change.
 """
 

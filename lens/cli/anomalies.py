@@ -27,8 +27,11 @@ sessions before it (the paper's Algorithm 1, the same dA and dB the funnel worke
 
   dA    = 1/2 (1 - F1(predicted basket, observed basket))
           + 1/2 (share of the observed products outside the model's ranking), in [0, 1]
-  level = mean dA of the customer's last 3 scored sessions (each predicted from the
-          sessions before it): a behaviour change lasts, one odd basket does not
+  level = 0.15 x mean dA of the customer's last 3 scored sessions (each predicted from the
+          sessions before it) + 0.85 x novelty: the share of the products of their last 4
+          sessions they never bought before them (env LENS_ANOMALY_NOVELTY_WINDOW). A
+          behaviour change lasts, one odd basket does not; customers with fewer than 3
+          sessions before those (env LENS_ANOMALY_ESTABLISHED) get no level
   fk    = the customer's behaviour cluster: nearest centroid of its funnel embedding fE
           (--clusters FILE, or k-means fitted here on everyone's fE, K by silhouette)
   dB    = robust z-score of the level against the levels of the other customers of the
@@ -42,8 +45,9 @@ baseline (see `lens eval --help`).
 """
 
 EPILOG = """\
-output columns: customer_id, distance (dA of the last session), level, cluster, score (dB;
-empty while the cluster has fewer than --min-history other customers), alert, predicted,
+output columns: customer_id, distance (dA of the last session), level (empty for a short
+history), cluster, score (dB; empty without a level or while the cluster has fewer than
+--min-history other customers with one), alert, predicted,
 observed (product ids)
 
 examples:
@@ -149,6 +153,8 @@ def run(args: argparse.Namespace, settings: LensSettings) -> int:
         min_history=min_history,
         window=max(AnomalyConfig().window, min_history),
         min_sessions=AnomalyConfig().min_sessions if min_sessions is None else min_sessions,
+        novelty_window=settings.anomaly_novelty_window,
+        established=settings.anomaly_established,
     )
     loaded = load_funnels(args.data, skip_bad=args.skip_bad)
     if loaded.rows_skipped:
@@ -158,9 +164,10 @@ def run(args: argparse.Namespace, settings: LensSettings) -> int:
     result = detect_anomalies(observations, clusters=clusters, k=args.k, config=config)
     rows = rows_of(result, observations)
     flagged = sum(row["alert"] for row in rows)
+    short = sum(row["level"] is None for row in rows)
     print(
         f"{len(rows):,} customers scored ({split.too_short:,} with {config.min_sessions} "
-        "sessions or fewer left out), "
+        f"sessions or fewer left out, {short:,} with too few sessions for a level), "
         f"{result.model.k} cluster(s), {flagged:,} above dB {config.threshold:g}"
     )
     if args.save_clusters is not None:
@@ -179,12 +186,12 @@ def rows_of(
     """One row per customer, highest dB first (customers without a dB last, by id)."""
     rows = []
     for i, obs in enumerate(observations):
-        score = float(result.scores[i])
+        score, level = float(result.scores[i]), float(result.levels[i])
         scored = not math.isnan(score)
         rows.append({
             "customer_id": obs.customer_id,
             "distance": float(result.distances[i]),
-            "level": float(result.levels[i]),
+            "level": None if math.isnan(level) else level,
             "cluster": int(result.clusters[i]),
             "score": score if scored else None,
             "alert": scored and score > result.threshold,

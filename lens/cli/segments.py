@@ -64,7 +64,10 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "the centroid with their basket counts in --data and, on a Ta-Feng file, the "
         "PRODUCT_SUBCLASS composition. On Ta-Feng it also prints the subclass purity next to a "
         "random-embedding control (same products, same K, Gaussian vectors) and a size-matched "
-        "control (the segments shuffled over the products), --controls seeds each.",
+        "control (the segments shuffled over the products), --controls seeds each. Segments "
+        "follow needs when the run started from co-purchase vectors (lens embed, then lens "
+        "train --item-embeddings): the next-basket loss alone mostly sorts products by "
+        "popularity.",
         epilog="Writes to --out: product_segments.csv (one row per segment), "
         "product_segment_members.csv (one row per product), product_segments.json (K, "
         "silhouette, purity) and product_segment_map.json (product -> segment, for "

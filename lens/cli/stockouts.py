@@ -124,7 +124,7 @@ def run(args: argparse.Namespace, settings: LensSettings) -> int:
             f"model {args.model} predicts no days_to_next, so no demand falls on any day: use a "
             "LENS model (a `lens train --out` run directory or a LENS architecture)."
         )
-    report = stockout_report(predictions, resupplies, config)
+    report = stockout_report(predictions, resupplies, config, states=states)
     rows = rows_of(report.alerts)
     print(
         f"{report.predictions:,} {args.source} funnels predicted"

@@ -6,9 +6,11 @@
   the customer never bought starts, e.g. a new pet).
 - **Demand surges** (Algorithm 2's out-of-stock alerts): a promotion of one product in one store
   on one day of the resupply window. A cohort of that store's customers have the product as a
-  recurring need whose purchase falls exactly on that day (each from their own rhythm, so their
-  histories predict it), buying more units than usual. The resupply plan, forecast from history,
-  does not know about it and falls short.
+  recurring need whose purchase falls exactly on that day, buying more units than usual. Each
+  member's need keeps an exact rhythm of whole days through that day (the shopping simulation
+  pins every purchase of an anchored need), so their histories predict the day: last purchase
+  plus their usual interval. The resupply plan, forecast from history, does not know about it
+  and falls short.
 """
 
 import datetime as dt

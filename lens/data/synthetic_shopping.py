@@ -4,8 +4,9 @@ For one chunk of customers:
 
 1. every need row runs a renewal process: the first purchase falls uniformly in its first period
    (or within half a period of the day a new need starts), each next one ``period * LogNormal(0,
-   jitter)`` later, while the need is active. A row with an ``anchor`` (planted promotion) is
-   shifted so that one purchase lands exactly on the anchor, which becomes a forced trip;
+   jitter)`` later, while the need is active. A row with an ``anchor`` (planted promotion) keeps
+   an exact rhythm instead: its purchases fall on ``anchor + k * round(period)`` (whole days, no
+   jitter), each a forced trip, so the history before the anchor predicts the anchor's day;
 2. purchases become trips, per customer greedily: the earliest purchase not yet made triggers a
    trip 0-2 days before it is due (busy weekdays, above all Saturday, attract the trip); the trip
    also buys everything due within ``min(horizon, 0.75 * period)`` days. A forced purchase gets a
@@ -73,29 +74,34 @@ def _purchase_times(
 
 
 def _anchor(
-    row: np.ndarray, t: np.ndarray, anchor: np.ndarray
-) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Shift anchored rows so one purchase lands on the anchor; returns (row, t, forced)."""
-    anchored = anchor[row] >= 0
+    row: np.ndarray, t: np.ndarray, anchor: np.ndarray, period: np.ndarray, end: np.ndarray
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """Put anchored rows on their exact rhythm; returns (row, t, forced, promoted).
+
+    An anchored row's renewal purchases are replaced by ``anchor + k * round(period)`` for every
+    whole k with 0 <= time < ``end``; all are forced (a trip on their own day). Were only the
+    anchor forced, the earlier purchases would drift early (trips come 0-2 days ahead and bundle
+    what falls due soon) and jitter, and the history would point days before the anchor: on the
+    demo world only 6 of 39 promoted customers' rhythms pointed within a day of their promotion.
+    ``promoted`` marks the anchor purchases themselves (the promotion's units).
+    """
     a_rows = np.flatnonzero(anchor >= 0)
     if a_rows.size == 0:
-        return row, t, np.zeros(row.size, dtype=bool)
-    sel = np.flatnonzero(anchored)
-    dist = np.abs(t[sel] - anchor[row[sel]])
-    order = np.lexsort((dist, row[sel]))  # by row, nearest first
-    first = np.ones(order.size, dtype=bool)
-    first[1:] = row[sel][order][1:] != row[sel][order][:-1]
-    nearest = sel[order[first]]  # event index of each anchored row's nearest purchase
-    shift = np.zeros(anchor.size)
-    shift[row[nearest]] = anchor[row[nearest]] - t[nearest]
-    t = t + shift[row]
-    keep = np.ones(row.size, dtype=bool)
-    keep[nearest] = False
-    row = np.concatenate([row[keep], a_rows])
-    t = np.concatenate([t[keep], anchor[a_rows]])
-    forced = np.zeros(row.size, dtype=bool)
-    forced[-a_rows.size :] = True
-    return row, t, forced
+        none = np.zeros(row.size, dtype=bool)
+        return row, t, none, none
+    keep = ~np.isin(row, a_rows)
+    step = np.maximum(1.0, np.round(period[a_rows]))
+    first = -np.floor(anchor[a_rows] / step)  # k of the first purchase at or after day 0
+    last = np.ceil((end[a_rows] - anchor[a_rows]) / step) - 1  # of the last before ``end``
+    count = (last - first + 1).astype(np.int64)
+    k = np.concatenate([np.arange(f, f + n) for f, n in zip(first, count, strict=True)])
+    pinned = np.repeat(a_rows, count)
+    pinned_t = anchor[pinned] + k * np.repeat(step, count)
+    row = np.concatenate([row[keep], pinned])
+    t = np.concatenate([t[keep], pinned_t])
+    forced = np.concatenate([np.zeros(int(keep.sum()), dtype=bool), np.ones(pinned.size, bool)])
+    promoted = np.concatenate([np.zeros(int(keep.sum()), dtype=bool), k == 0])
+    return row, t, forced, promoted
 
 
 def _trips(
@@ -165,9 +171,9 @@ def shop(
     start = np.where(fresh, nd.active_from + phase * 0.5 * nd.period, phase * nd.period)
     end = np.minimum(nd.active_to, days)
     row, t = _purchase_times(rng, nd.period, start, end, pop.jitter[nd.customer])
-    row, t, forced = _anchor(row, t, nd.anchor)
+    row, t, forced, promoted = _anchor(row, t, nd.anchor, nd.period, end)
     inside = (t >= nd.active_from[row]) & (t < end[row])
-    row, t, forced = row[inside], t[inside], forced[inside]
+    row, t, forced, promoted = row[inside], t[inside], forced[inside], promoted[inside]
     n_ev = row.size
     cust = nd.customer[row] - lo  # local customer index
 
@@ -202,7 +208,7 @@ def shop(
     )
     product[forced] = nd.favourite[row[forced]]
     units = 1 + rng.poisson(nd.units[row] - 1.0)
-    units[forced] = nd.anchor_units[row[forced]]
+    units[promoted] = nd.anchor_units[row[promoted]]
 
     # 4. where and when, plus exploration
     g = t_cust + lo

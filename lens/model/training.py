@@ -17,7 +17,7 @@ import numpy as np
 
 from lens.data.basket import Funnels
 from lens.data.vocabulary import Vocabulary
-from lens.errors import DataError
+from lens.errors import DataError, TrainingDiverged
 from lens.model.config import LensConfig, TrainingConfig
 from lens.model.dataset import SessionTable, UserIndex, build_session_table, make_dataset
 from lens.model.trained_lens import TrainedLens
@@ -25,6 +25,9 @@ from lens.model.trained_lens import TrainedLens
 __all__ = ["TrainingReport", "Trainer", "train_lens"]
 
 log = logging.getLogger(__name__)
+
+# check_numerics' message tag: tells a diverged step apart from other graph errors
+DIVERGED = "lens: training diverged"
 
 
 @dataclass
@@ -87,6 +90,10 @@ class Trainer:
             losses = self.task(outputs)
         variables = self.model.trainable_variables
         gradients = tape.gradient(losses["loss"], variables)
+        # A diverging run must stop before a non-finite step reaches the weights (the optimizer's
+        # sparse updates then fail deep inside Keras, or the model silently turns into NaNs).
+        tf.debugging.check_numerics(losses["loss"], DIVERGED)
+        tf.debugging.check_numerics(tf.linalg.global_norm(gradients), DIVERGED)
         self.optimizer.apply_gradients(zip(gradients, variables))
         return losses | {"targets": tf.shape(outputs["classes"])[0]}
 
@@ -111,6 +118,7 @@ class Trainer:
     def run_epoch(self, dataset, *, steps: int | None = None, description: str = "train") -> dict:
         """One pass (or ``steps`` batches) over ``dataset``; returns mean losses, targets,
         seconds and targets_per_second."""
+        import tensorflow as tf
         from tqdm import tqdm
 
         started = time.perf_counter()
@@ -122,7 +130,16 @@ class Trainer:
         bar = tqdm(dataset, desc=description, unit="batch", total=total if total > 0 else None,
                    mininterval=2.0, leave=False)
         for step, batch in enumerate(bar):
-            losses = self.train_step(batch)
+            try:
+                losses = self.train_step(batch)
+            except tf.errors.InvalidArgumentError as exc:
+                if DIVERGED not in str(exc):
+                    raise
+                raise TrainingDiverged(
+                    f"training diverged in {description}, batch {step + 1} (loss or gradient is "
+                    f"not a finite number; mean loss so far {sums.get('loss', 0.0) / max(targets, 1):.4g}): "
+                    f"lower --learning-rate (now {self.training.learning_rate:g})"
+                ) from None
             n = int(losses.pop("targets"))
             targets += n
             for key, value in losses.items():

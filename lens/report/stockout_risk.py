@@ -65,9 +65,9 @@ def stockout_risk(
     after the history, the model's prediction from it, the resupply plan), per product."""
     from lens.model import LensRecommender
 
+    states = customer_states(funnels)
     predictions = batch_predictions(
-        customer_states(funnels),
-        LensRecommender(trained=trained),
-        model=v1.ModelRef(name=model_name),
+        states, LensRecommender(trained=trained), model=v1.ModelRef(name=model_name)
     )
-    return riskiest_products(stockout_report(predictions, resupplies, config).alerts, products)
+    report = stockout_report(predictions, resupplies, config, states=states)
+    return riskiest_products(report.alerts, products)

@@ -9,7 +9,7 @@
    window in ``out_dir`` (a ``lens train --out`` run directory, so a rerun resumes);
 4. both models predict the held-out baskets and are scored as ``lens eval`` scores;
 5. the challenger is exported as the next version under ``base`` only if it is not worse than the
-   champion by more than ``margin`` on ``metric``; the model card goes into ``out_dir`` and,
+   champion by more than ``margin`` on ``metric`` (one whose training diverged is rejected); the model card goes into ``out_dir`` and,
    when published, beside the version.
 
 The published model is the one that was measured (trained without the held-out baskets): what
@@ -25,7 +25,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from lens.data.basket import Funnels
-from lens.errors import ConfigError
+from lens.errors import ConfigError, TrainingDiverged
 from lens.evaluation.evaluator import EvaluationResult, evaluate
 from lens.evaluation.metrics import KS
 from lens.model.config import TrainingConfig
@@ -33,7 +33,7 @@ from lens.model.dataset import UserIndex
 from lens.model.trained_lens import TrainedLens
 from lens.retrain.champion import Champion
 from lens.retrain.data_window import recent_holdout, recent_window
-from lens.retrain.decision import decide
+from lens.retrain.decision import Decision, decide
 from lens.retrain.model_card import ModelCard
 from lens.retrain.vocabulary_growth import grown_vocabulary
 from lens.retrain.warm_start import seed_run_directory, warm_start
@@ -72,7 +72,7 @@ class RetrainConfig:
 @dataclass(frozen=True)
 class RetrainOutcome:
     card: ModelCard
-    challenger: EvaluationResult
+    challenger: EvaluationResult | None  # None when its training diverged
     champion: EvaluationResult
 
 
@@ -123,17 +123,20 @@ def retrain(
     say(f"challenger: {previous.config.name} warm-started from {champion.run_dir} "
         f"(version {champion.version or '-'}); vocabulary {growth['items']:,} items, "
         f"{growth['new_items']:,} new" if seeded else f"challenger: resuming the run in {out_dir}")
-    trained, report = train_lens(
-        split.train, previous.config, config.training, out_dir, vocabulary=vocabulary
-    )
-    say(f"trained {len(report.history)} epoch(s), best validation loss "
-        f"{report.best_valid_loss:.4f} (epoch {report.best_epoch + 1})")
+    try:
+        trained, report = train_lens(
+            split.train, previous.config, config.training, out_dir, vocabulary=vocabulary
+        )
+        say(f"trained {len(report.history)} epoch(s), best validation loss "
+            f"{report.best_valid_loss:.4f} (epoch {report.best_epoch + 1})")
+    except TrainingDiverged as exc:
+        # a scheduled job must leave a card saying why nothing was published, not a traceback
+        say(str(exc))
+        trained, report, diverged = None, None, f"challenger {exc}"
 
-    scored = {
-        name: evaluate(LensRecommender(trained=model), split)
-        for name, model in (("challenger", trained), ("champion", previous))
-    }
-    decision = decide(
+    models = {"champion": previous} | ({} if trained is None else {"challenger": trained})
+    scored = {name: evaluate(LensRecommender(trained=model), split) for name, model in models.items()}
+    decision = Decision("rejected", diverged) if trained is None else decide(
         config.metric,
         scored["challenger"].metrics[config.metric],
         scored["champion"].metrics[config.metric],
@@ -153,22 +156,24 @@ def retrain(
         run_dir=str(Path(out_dir).resolve()),
         champion_run_dir=str(Path(champion.run_dir).resolve()),
         created_at=dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
-        challenger=_plain(scored["challenger"].metrics),
+        challenger=_plain(scored["challenger"].metrics) if trained is not None else {},
         champion=_plain(scored["champion"].metrics),
         data=data,
         vocabulary=growth,
         training={
             **{k: v for k, v in dataclasses.asdict(config.training).items() if k != "bucket_boundaries"},
-            "epochs_run": len(report.history),
-            "best_epoch": report.best_epoch + 1,
-            "best_valid_loss": report.best_valid_loss,
+            **({"diverged": True} if report is None else {
+                "epochs_run": len(report.history),
+                "best_epoch": report.best_epoch + 1,
+                "best_valid_loss": report.best_valid_loss,
+            }),
             "warm_started": seeded,
         },
     )
     card.write(out_dir)
     if version_dir:
         card.write(version_dir)
-    return RetrainOutcome(card, scored["challenger"], scored["champion"])
+    return RetrainOutcome(card, scored.get("challenger"), scored["champion"])
 
 
 def _plain(metrics) -> dict[str, float | None]:

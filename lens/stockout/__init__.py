@@ -1,6 +1,7 @@
 """Out-of-stock preventive alerts (paper, Algorithm 2): predicted demand vs the resupply plan.
 
-- ``contribution``/``contribution_updates``: a prediction's (product, day) demand cells.
+- ``contribution``/``contribution_updates``: a prediction's (product, day) demand cells, from
+  the model's basket and the contributor's per-product rhythms (``lens.stockout.rhythm``).
 - ``StoreStockout``: one store's demand, plan, residuals and once-per-state alerts.
 - ``StockoutMonitor``: all stores in one process; ``oos_alerts``: the batch form.
 - ``StoreFunnel``: the customer-agnostic variant's store-day funnels (``DemandSource.STORE``).

@@ -5,8 +5,10 @@
                      Sessionizer / StoreFunnel the worker runs
     predictions    = the model's next basket and days_to_next from each funnel's kept sessions,
                      as the v1.Prediction the worker would publish (``batch_predictions``)
-    alerts         = ``oos_alerts(predictions, resupplies)``, without the cells of days the
-                     worker would already have expired (``stockout_report``)
+    alerts         = ``oos_alerts(predictions, resupplies, histories)``, the histories being
+                     the funnel states' kept sessions (the worker's per-product rhythms come
+                     from them), without the cells of days the worker would already have
+                     expired (``stockout_report``)
 
 The store a customer's demand goes to is the worker's rule (``FunnelState.expected_store``: the
 most frequent store among the kept sessions, ties -> the most recent), so a batch run over the
@@ -130,7 +132,8 @@ def batch_predictions(
 @dataclass(frozen=True)
 class StockoutReport:
     """``alerts``: a StockoutAlert per short cell (store, day, product order); ``since``: the
-    first day kept (ISO date); ``no_time``: predictions without days_to_next (no demand)."""
+    first day kept (ISO date); ``no_time``: predictions without days_to_next (their basket adds
+    no demand; the rhythms of their history do)."""
 
     alerts: list[v1.StockoutAlert]
     since: str
@@ -142,14 +145,18 @@ def stockout_report(
     predictions: list[v1.Prediction],
     resupplies: Iterable[v1.Resupply],
     config: StockoutConfig = StockoutConfig(),
+    *,
+    states: Mapping[str, FunnelState],
 ) -> StockoutReport:
-    """Batch Algorithm 2 over the newest prediction of each contributor. Cells of days before
-    the day preceding the newest prediction are dropped, as the worker expires them, so a
-    customer who stopped coming long ago adds no demand to days long past."""
+    """Batch Algorithm 2 over the newest prediction of each contributor, with the kept sessions
+    of its funnel state in ``states`` (what ``batch_predictions`` predicted from). Cells of
+    days before the day preceding the newest prediction are dropped, as the worker expires them,
+    so a customer who stopped coming long ago adds no demand to days long past."""
     if not predictions:
         raise DataError("no predictions: the model answered for no funnel")
     newest = max(from_timestamp(p.as_of) for p in predictions)
     since = iso_date(newest - MICROS_PER_DAY)
-    alerts = [a for a in oos_alerts(predictions, resupplies, config) if a.day >= since]
+    histories = {state.customer_id: state.baskets() for state in states.values()}
+    alerts = [a for a in oos_alerts(predictions, resupplies, config, histories) if a.day >= since]
     no_time = sum(p.days_to_next != p.days_to_next for p in predictions)  # NaN
     return StockoutReport(alerts, since, len(predictions), no_time)

@@ -1,15 +1,25 @@
 """Predicted demand of Algorithm 2: what one prediction adds to its store's (product, day) cells.
 
+The paper's rule puts the predicted basket on the predicted day of the next visit:
+
     if days_to_next < n_days:
         for (product, quantity) in the predicted basket:
             demand[store][product][as_of day + round(days_to_next)] += quantity
 
-Rules, all deterministic:
-- day: the UTC date of the prediction's ``as_of`` plus ``days_to_next`` rounded half up
-  (0.5 -> 1; Python's round would go to even);
-- quantity: the item's predicted units; an item with quantity 0 (model without a quantity head)
-  counts ``default_quantity`` units; with ``weight_by_score`` the units are multiplied by the
-  item's score (expected rather than most likely demand);
+but the next-basket model predicts the next visit, not when each need falls due (a product bought
+every 7 days lands on whatever day the customer is next expected). So the demand is the expected
+units per day, from two sources:
+
+- every product with a purchase rhythm in the contributor's history up to the prediction
+  (``lens.stockout.rhythm``): its mean units times the probability that it is bought that day,
+  for the ``n_days`` days after the as-of day, whatever the model's basket and days_to_next;
+- the model's basket for the other products (new or occasional ones): on the as-of day plus
+  ``days_to_next`` rounded half up (0.5 -> 1; Python's round would go to even), if that is within
+  ``n_days``; units = the item's predicted units (``default_quantity`` for a model without a
+  quantity head) times its score clipped to [0, 1] (the model's probability that the item is in
+  the basket; counting every predicted item as certain raised false alerts on the demo world).
+
+Other rules, all deterministic:
 - store: the prediction's ``store_id``, which the funnel-state service sets to the customer's
   expected store (``lens.stream.expected_store``: most frequent store among the kept recent
   sessions, ties -> the most recent of them);
@@ -24,18 +34,21 @@ funnels"): the funnel is a store's daily sales instead of a customer's baskets.
 ``lens.stockout.StoreFunnel`` turns the line stream into one basket per store and UTC day
 (funnel key ``store_funnel_key(store)``) with the ordinary sessionizer; the same model predicts
 that funnel's next day-basket and days_to_next; its predictions (customer_id = the store funnel
-key, store_id = the store) flow through exactly this module. Only the keying changes.
+key, store_id = the store) and its day baskets as the history flow through exactly this module.
+Only the keying changes.
 """
 
 import datetime as dt
 import enum
 import math
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
 from lens import v1
+from lens.data.basket import Basket
 from lens.errors import ConfigError
-from lens.stream.event_time import from_timestamp, utc_date
+from lens.stockout.rhythm import due_days, rhythms
+from lens.stream.event_time import from_timestamp, to_datetime
 
 __all__ = [
     "MICRO",
@@ -64,16 +77,15 @@ class DemandSource(enum.Enum):
 @dataclass(frozen=True)
 class StockoutConfig:
     """Attributes:
-    n_days: horizon; predictions with days_to_next >= n_days add no demand.
+    n_days: horizon: demand goes to the n_days days after the prediction's as-of day (the
+        model's basket: days_to_next < n_days).
     default_quantity: units for a predicted item whose quantity is 0.
-    weight_by_score: multiply units by the item's score.
     min_shortfall: alert only when demand - resupply exceeds this (units).
     source: whose funnels make the demand (DemandSource).
     """
 
     n_days: int = 7
     default_quantity: float = 1.0
-    weight_by_score: bool = False
     min_shortfall: float = 0.0
     source: DemandSource = DemandSource.CUSTOMER
 
@@ -100,26 +112,40 @@ def contributor_key(prediction: v1.Prediction, config: StockoutConfig) -> str:
     return prediction.customer_id
 
 
-def contribution(prediction: v1.Prediction, config: StockoutConfig) -> dict[Cell, int]:
-    """The cells (product, day) -> micro-units the prediction adds to its store's demand."""
+def contribution(
+    prediction: v1.Prediction, config: StockoutConfig, history: Sequence[Basket] = ()
+) -> dict[Cell, int]:
+    """The cells (product, day) -> micro-units the prediction adds to its store's demand.
+    ``history``: the contributor's baskets, oldest first (naive UTC timestamps); those after the
+    prediction's as_of are left out, so a prediction means the same whenever it is applied."""
+    try:
+        as_of = to_datetime(from_timestamp(prediction.as_of)).replace(tzinfo=None)
+        as_of.date() + dt.timedelta(days=config.n_days)
+    except (OverflowError, ValueError):  # the horizon leaves the calendar: no day to add demand to
+        return {}
+    cells: dict[Cell, int] = {}
+
+    def add(product: str, day: dt.date, units: float) -> None:
+        if not math.isfinite(units):  # a broken model's inf/NaN is no demand (nor a crash)
+            return
+        micro = to_micro(units)
+        if micro > 0 and product:
+            cell = (product, day.isoformat())
+            cells[cell] = cells.get(cell, 0) + micro
+
+    timed = rhythms([b for b in history if b.timestamp <= as_of])
+    for product, rhythm in timed.items():
+        for day, probability in due_days(rhythm, as_of.date(), config.n_days).items():
+            add(product, day, rhythm.units * probability)
     days = prediction.days_to_next
     if not math.isfinite(days) or days < 0 or days >= config.n_days:
-        return {}
-    try:
-        day = utc_date(from_timestamp(prediction.as_of)) + dt.timedelta(days=math.floor(days + 0.5))
-    except OverflowError:  # as_of outside the calendar (years 1..9999): no day to add demand to
-        return {}
-    iso = day.isoformat()
-    cells: dict[Cell, int] = {}
+        return cells
+    day = as_of.date() + dt.timedelta(days=math.floor(days + 0.5))
     for item in prediction.basket:
+        if item.product_id in timed:
+            continue  # its rhythm already says when
         units = item.quantity if item.quantity > 0 else config.default_quantity
-        if config.weight_by_score:
-            units *= item.score
-        if not math.isfinite(units):  # a broken model's inf/NaN is no demand (nor a crash)
-            continue
-        micro = to_micro(units)
-        if micro > 0 and item.product_id:
-            cells[(item.product_id, iso)] = cells.get((item.product_id, iso), 0) + micro
+        add(item.product_id, day, units * min(1.0, max(0.0, item.score)))
     return cells
 
 
@@ -139,16 +165,21 @@ class ContributionUpdate:
 
 
 def contribution_updates(
-    prediction: v1.Prediction, config: StockoutConfig, *, previous_store: str | None
+    prediction: v1.Prediction,
+    config: StockoutConfig,
+    *,
+    previous_store: str | None,
+    history: Sequence[Basket] = (),
 ) -> list[ContributionUpdate]:
     """The updates one prediction causes: a retraction in ``previous_store`` (the store of the
-    contributor's previous prediction, None if none) when it differs, then the new cells."""
+    contributor's previous prediction, None if none) when it differs, then the new cells
+    (``contribution`` with the contributor's ``history``)."""
     key = contributor_key(prediction, config)
     as_of = from_timestamp(prediction.as_of)
     model = (prediction.model.name, prediction.model.version, prediction.model.label)
     updates = []
     if previous_store is not None and previous_store != prediction.store_id:
         updates.append(ContributionUpdate(previous_store, key, {}, as_of, model))
-    cells = contribution(prediction, config)
+    cells = contribution(prediction, config, history)
     updates.append(ContributionUpdate(prediction.store_id, key, cells, as_of, model))
     return updates

@@ -1,17 +1,19 @@
 """Algorithm 2 across stores in one process: routes predictions and resupplies to StoreStockout.
 
 The live service splits this in two: the funnel-state service (partitioned by customer) calls
-``contribution_updates(prediction, config, previous_store=state.last_prediction.store_id)`` and
-sends each ``ContributionUpdate`` keyed by store; the stock-out workers (partitioned by store)
-hold one ``StoreStockout`` per store and ``apply`` them. ``StockoutMonitor`` does both in memory
-(batch ``lens stockouts``, tests), remembering each contributor's current store itself.
+``contribution_updates(prediction, config, previous_store=state.last_prediction.store_id,
+history=state.baskets())`` and sends each ``ContributionUpdate`` keyed by store; the stock-out
+workers (partitioned by store) hold one ``StoreStockout`` per store and ``apply`` them.
+``StockoutMonitor`` does both in memory (batch ``lens stockouts``, tests), remembering each
+contributor's current store itself.
 """
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
 from lens import v1
+from lens.data.basket import Basket
 from lens.errors import DataError
 from lens.stockout.demand import StockoutConfig, contribution_updates, contributor_key
 from lens.stockout.store_stockout import StoreStockout
@@ -32,8 +34,11 @@ class StockoutMonitor:
             found = self.stores[store_id] = StoreStockout(store_id, self.config)
         return found
 
-    def on_prediction(self, prediction: v1.Prediction) -> list[v1.StockoutAlert]:
-        """Replace the contributor's demand with this prediction's; alerts of changed cells."""
+    def on_prediction(
+        self, prediction: v1.Prediction, history: Sequence[Basket] = ()
+    ) -> list[v1.StockoutAlert]:
+        """Replace the contributor's demand with this prediction's (and its ``history``'s
+        rhythms, see ``contribution``); alerts of changed cells."""
         key = contributor_key(prediction, self.config)
         previous = self.contributor_store.get(key)
         current = self.stores.get(previous) if previous is not None else None
@@ -45,7 +50,10 @@ class StockoutMonitor:
         if newer_elsewhere:
             return []  # an older prediction than the one in force
         alerts = []
-        for update in contribution_updates(prediction, self.config, previous_store=previous):
+        updates = contribution_updates(
+            prediction, self.config, previous_store=previous, history=history
+        )
+        for update in updates:
             alerts += self.store(update.store_id).apply(update)
         self.contributor_store[key] = prediction.store_id
         return alerts
@@ -87,12 +95,16 @@ def oos_alerts(
     predictions: Iterable[v1.Prediction],
     resupplies: Iterable[v1.Resupply],
     config: StockoutConfig = StockoutConfig(),
+    histories: Mapping[str, Sequence[Basket]] | None = None,
 ) -> list[v1.StockoutAlert]:
     """Batch Algorithm 2: the alerts standing after every resupply and prediction is applied
-    (each contributor's newest prediction by as_of counts), sorted by store, day, product."""
+    (each contributor's newest prediction by as_of counts), sorted by store, day, product.
+    ``histories``: contributor key (``contributor_key``) -> its baskets, oldest first."""
     monitor = StockoutMonitor(config)
     for resupply in resupplies:
         monitor.on_resupply(resupply)
     for prediction in sorted(predictions, key=lambda p: (p.as_of.seconds, p.as_of.nanos)):
-        monitor.on_prediction(prediction)
+        monitor.on_prediction(
+            prediction, (histories or {}).get(contributor_key(prediction, config), ())
+        )
     return [a for sid in sorted(monitor.stores) for a in monitor.stores[sid].standing_alerts()]

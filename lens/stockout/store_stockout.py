@@ -9,8 +9,10 @@ Everything is keyed by one store, so the service can partition stock-out aggrega
 - ``apply(update)``: replace one contributor's cells (a customer's newer prediction replaces its
   older one); an update older (by as_of) than the contributor's current one is ignored.
 - ``set_resupply(product, day, quantity)``: a newer Resupply for a cell replaces the older one.
-- Alerts: a cell alerts once per (demand, resupply) state; it alerts again only after its values
-  change (still short: new revision; recovered then short again: new revision).
+- Alerts: a cell alerts once per (whole units short, resupply) state; it alerts again only after
+  its shortfall crosses a whole unit or its plan changes (still short: new revision; recovered
+  then short again: new revision). Demand is in expected units, so every contributor's update
+  moves it by fractions: alerting on each would repeat the same news dozens of times.
 - ``expire_before(day)``: drops cells of past days (bounds the state; call it with the
   event-time watermark's date).
 - Plan coverage: a day the store's resupply plan has no row for is unknown supply, not zero
@@ -49,7 +51,8 @@ class StoreStockout:
     resupply: dict[Cell, int] = field(default_factory=dict)
     # cell -> (as_of, model name, version, label) of the newest prediction that changed it
     cell_source: dict[Cell, tuple[int, str, int, str]] = field(default_factory=dict)
-    alerted: dict[Cell, tuple[int, int]] = field(default_factory=dict)  # cell -> (demand, resupply)
+    # cell -> (whole units short, resupply micro-units) when it last alerted
+    alerted: dict[Cell, tuple[int, int]] = field(default_factory=dict)
     revisions: dict[Cell, int] = field(default_factory=dict)
     # days with at least one resupply row (derived from ``resupply``, so not serialised)
     planned_days: set[str] = field(default_factory=set)
@@ -151,9 +154,10 @@ class StoreStockout:
             if cell[1] not in self.planned_days or d - r <= to_micro(self.config.min_shortfall):
                 self.alerted.pop(cell, None)
                 continue
-            if self.alerted.get(cell) == (d, r):
+            state = ((d - r) // MICRO, r)
+            if self.alerted.get(cell) == state:
                 continue
-            self.alerted[cell] = (d, r)
+            self.alerted[cell] = state
             self.revisions[cell] = self.revisions.get(cell, 0) + 1
             alerts.append(self._alert(cell))
         return alerts

@@ -21,6 +21,7 @@ its 20-item ranking is ~19 KB; ``max_sessions`` (default 50) caps the sessions, 
 closed-transaction memory, and the open basket is one basket.
 """
 
+import dataclasses
 import json
 from collections import Counter
 from collections.abc import Sequence
@@ -342,6 +343,20 @@ class FunnelState:
     def set_prediction(self, prediction: v1.Prediction) -> LastPrediction:
         self.last_prediction = LastPrediction.from_prediction(prediction)
         return self.last_prediction
+
+    def snapshot(self) -> "FunnelState":
+        """A copy that later changes to this state do not reach (records and the prediction are
+        immutable, so they are shared): what the model is asked about while the worker goes on
+        changing the customer's cached state."""
+        basket = self.open_basket
+        return dataclasses.replace(
+            self,
+            sessions=list(self.sessions),
+            open_basket=None if basket is None else OpenBasket.from_list(basket.to_list()),
+            closed_recent=[(tx, list(nos)) for tx, nos in self.closed_recent],
+            stats=dataclasses.replace(self.stats, store_visits=dict(self.stats.store_visits)),
+            distances=list(self.distances),
+        )
 
     def baskets(self) -> list[Basket]:
         """The kept sessions as the model's input funnel, oldest first."""

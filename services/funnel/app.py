@@ -24,18 +24,29 @@ baskets close against the partition's event-time watermark, advanced by processi
 the partition is quiet (see ``services.funnel.processor``), and pending predictions are retried.
 Faust only lets an agent's event change a table, which is why the timer does not sweep itself.
 
+Batches: the funnel agent takes its records ``batch_max`` at a time (waiting at most
+``batch_within_s`` for them), handles each in order against decoded customer states kept in
+``services.funnel.tables.StateCache``, then writes each customer it changed to the table once,
+in an event of the customer's partition, and queues the batch's outputs on the producer. Faust
+acks the batch's offsets only after that and flushes the producer before it commits them: as
+with one record at a time, a crash replays the records since the last commit, and the state
+recognises those it has already seen (see ``services.funnel.processor``).
+
 Web (``web_bind``:``web_port``): ``/metrics`` (Faust's Prometheus sensors and ``lens_funnel_*``),
 the query API (``/v1/customers/{id}``, ``/v1/stores/{id}``, ``/openapi.json``: see
 ``services.funnel.query``), and for operators ``/funnel/customers/{id}/`` (a customer's raw
 table value, on this worker only) and ``/funnel/stats/``.
 """
 
+import asyncio
 import logging
 import time
+import weakref
 from typing import Any
 
 import faust
 from faust.sensors.prometheus import setup_prometheus_sensors
+from faust.streams import _current_event
 from google.protobuf.message import Message
 from prometheus_client import CollectorRegistry
 
@@ -57,6 +68,7 @@ from services.funnel.predictor import CLUSTER_HEADER, Forecast, PredictionDispat
 from services.funnel.processor import FunnelProcessor, Output, Result, store_topic_name
 from services.funnel.query import define_query_views
 from services.funnel.stockout import StoreProcessor
+from services.funnel.tables import StateCache
 
 __all__ = ["FunnelService", "ensure_topics", "internal_topics"]
 
@@ -121,8 +133,17 @@ def _cluster(headers: Any) -> int | None:
     return None
 
 
+_STORE_EVENT_PAUSE_S = 0.001  # see the stores agent
+
+
 def _now_us() -> int:
     return time.time_ns() // 1000
+
+
+def _enter(event: Any) -> None:
+    """Make ``event`` Faust's current event in this task: its tables read and write the current
+    event's partition, and the batch that ``take_events`` hands the agent leaves none set."""
+    _current_event.set(weakref.ref(event))
 
 
 class _FunnelTables:
@@ -235,6 +256,7 @@ class FunnelService:
         self.partition_records = raw_table("funnel-partitions", POS_TRANSACTIONS.partitions)
         self.stores = raw_table("store-stockout", STOCKOUT_ALERTS.partitions)
         self.tables = _FunnelTables(self.states, self.partition_records)
+        self.state_cache = StateCache(self.tables, config.state_cache_size)
         self.store_tables = _StoreTables(self.stores)
         self._define_agents()
         self._define_views()
@@ -285,44 +307,77 @@ class FunnelService:
         for out in outputs:
             await self.outputs[out.topic].send(key=out.key, value=out.value, partition=out.partition)
 
+    def _send_soon(self, outputs: list[Output]) -> None:
+        """Queue the outputs on the producer without a wait per record; Faust flushes the
+        producer before it commits offsets, so they are out before their inputs count as done."""
+        for out in outputs:
+            self.outputs[out.topic].send_soon(key=out.key, value=out.value,
+                                              partition=out.partition)
+
     def handle_customer_record(
         self, topic: str, partition: int, offset: int, key: bytes | None, value: bytes | None,
         headers: Any = None,
     ) -> Result:
-        """One record of the funnel agent (must run inside the agent: it changes tables)."""
+        """One record of the funnel agent (must run inside the agent, in the record's event:
+        it changes tables). Customer states go through the state cache, which
+        ``handle_customer_batch`` writes back to the table."""
         now = _now_us()
+        tables = self.state_cache.partition(partition)
         common = dict(partition=partition, now_us=now)
         if topic == POS_TRANSACTIONS.name:
             return self.processor.on_pos(
-                self.tables, offset=offset, key=key, value=value, backfill=is_backfill(headers),
+                tables, offset=offset, key=key, value=value, backfill=is_backfill(headers),
                 **common,
             )
         if topic == PREDICTIONS.name:
             return self.processor.on_prediction(
-                self.tables, offset=offset, key=key, value=value, cluster=_cluster(headers),
+                tables, offset=offset, key=key, value=value, cluster=_cluster(headers),
                 **common,
             )
         dispatcher = self.dispatcher()
         want = dispatcher.due if dispatcher is not None else (lambda customer: False)
-        return self.processor.on_sweep(self.tables, want_prediction=want, **common)
+        return self.processor.on_sweep(tables, want_prediction=want, **common)
+
+    def handle_customer_batch(self, events: list[Any]) -> Result:
+        """A batch of the funnel agent: every record in turn, then each changed customer state
+        written once, in an event of its partition (a Faust table writes into the partition of
+        the current event). ``predict`` holds (snapshot, partition) pairs."""
+        batch = Result()
+        last_event: dict[int, Any] = {}
+        try:
+            for event in events:
+                message = event.message
+                _enter(event)
+                result = self.handle_customer_record(
+                    message.topic, message.partition, message.offset, message.key,
+                    message.value, message.headers,
+                )
+                batch.outputs += result.outputs
+                batch.predict += [(state, message.partition) for state in result.predict]
+                last_event[message.partition] = event
+            for partition in self.state_cache.dirty_partitions():
+                _enter(last_event[partition])
+                self.state_cache.flush(partition)
+        except BaseException:
+            # half-applied changes must not outlive the batch: reload from the table
+            self.state_cache.clear()
+            raise
+        return batch
 
     def _define_agents(self) -> None:
         app, service = self.app, self
 
         @app.agent(self.customer_source, name="funnel")
         async def funnel(stream):
-            async for event in stream.events():
-                message = event.message
-                result = service.handle_customer_record(
-                    message.topic, message.partition, message.offset, message.key, message.value,
-                    message.headers,
-                )
-                await service._send(result.outputs)
+            config = service.config
+            async for events in stream.take_events(config.batch_max, config.batch_within_s):
+                result = service.handle_customer_batch(events)
+                service._send_soon(result.outputs)
                 if result.predict:
                     dispatcher = service.dispatcher()
                     if dispatcher is not None:
-                        for state in result.predict:
-                            dispatcher.submit(state, message.partition)
+                        for state, partition in result.predict:
+                            dispatcher.submit(state, partition)
 
         @app.agent(self.resupplies_source, name="resupplies")
         async def resupplies(stream):
@@ -343,6 +398,11 @@ class FunnelService:
                     key=message.key, value=message.value, now_us=_now_us(),
                 )
                 await service._send(result.outputs)
+                # A store event decodes and encodes its whole store (tens of ms for a big one),
+                # and a backlog of them is read without a pause, starving the funnel agent and
+                # the sweep timer. A turn of the loop is not enough: the funnel agent's stream
+                # moves one record per turn. A millisecond lets it take what arrived meanwhile.
+                await asyncio.sleep(_STORE_EVENT_PAUSE_S)
 
         @app.timer(interval=self.config.sweep_interval_s)
         async def sweep() -> None:
@@ -353,18 +413,22 @@ class FunnelService:
 
         @app.on_partitions_revoked.connect
         async def on_revoked(app, revoked, **kwargs) -> None:
-            service.processor.forget(
-                {tp.partition for tp in revoked if tp.topic == POS_TRANSACTIONS.name}
-            )
+            service.forget({tp.partition for tp in revoked if tp.topic == POS_TRANSACTIONS.name})
 
         @app.on_partitions_assigned.connect
         async def on_assigned(app, assigned, **kwargs) -> None:
             # Records of partitions that moved are reloaded from the table on first use.
             mine = {tp.partition for tp in assigned if tp.topic == POS_TRANSACTIONS.name}
-            service.processor.forget(set(service.processor.metas) - mine)
+            service.forget(set(range(POS_TRANSACTIONS.partitions)) - mine)
 
         self.funnel_agent, self.resupplies_agent, self.stores_agent = funnel, resupplies, stores
         self.sweep_timer = sweep
+
+    def forget(self, partitions: set[int]) -> None:
+        """Partitions this worker no longer owns: drop what it keeps of them in memory (another
+        worker writes their tables now; if they come back, they are read from the table)."""
+        self.processor.forget(partitions)
+        self.state_cache.forget(partitions)
 
     # -- web views --------------------------------------------------------------------------------
 

@@ -4,7 +4,7 @@
 ``LensSettings`` (defaults, ``LENS_*`` variables, ``lens worker funnel`` flags): the Kafka address,
 the table directory, the worker knobs and the algorithm configs. Only ``--no-model`` (a switch, not
 a setting) and the fields LENS does not expose as settings (web bind address, in-flight limit,
-service name, validation limits) are decided here.
+batching and state cache sizes, service name, validation limits) are decided here.
 """
 
 import datetime as dt
@@ -81,6 +81,14 @@ class FunnelServiceConfig:
       3 s heartbeats, and heartbeats come from the consumer's own thread, so a busy event loop
       does not miss them.
     service_name: written into dead letters' ``service``.
+    batch_max, batch_within_s: the funnel agent takes up to ``batch_max`` records at a time,
+      waiting at most ``batch_within_s`` for them; each customer's changed state is written to
+      the table once per batch (``services.funnel.tables``), so a busy stream pays one write per
+      customer and batch, and a quiet one waits at most ``batch_within_s`` longer.
+    state_cache_size: decoded customer states the agent keeps between batches, least recently
+      used dropped first: the customers with a basket being scanned or a prediction on its way
+      back are the ones worth keeping. A state at the caps (50 sessions of 10 items) is ~17 KB
+      as JSON and ~110 KB decoded, so the default holds at most ~550 MB.
     validation: limits of ``lens.stream.Validator``.
     """
 
@@ -105,11 +113,19 @@ class FunnelServiceConfig:
     max_in_flight: int = 256
     session_timeout_s: float = 10.0
     service_name: str = "funnel-state"
+    batch_max: int = 500
+    batch_within_s: float = 0.01
+    state_cache_size: int = 5_000
     validation: ValidationConfig = field(default_factory=ValidationConfig)
 
     def __post_init__(self) -> None:
         if self.max_in_flight < 1:
             raise ConfigError(f"max_in_flight must be >= 1, got {self.max_in_flight}")
+        if self.batch_max < 1 or self.batch_within_s <= 0 or self.state_cache_size < 0:
+            raise ConfigError(
+                f"batch_max must be >= 1, batch_within_s > 0 and state_cache_size >= 0, got "
+                f"{self.batch_max}, {self.batch_within_s} and {self.state_cache_size}"
+            )
 
     @property
     def bootstrap_servers(self) -> str:
@@ -155,6 +171,8 @@ class FunnelServiceConfig:
                 min_history=min_history,
                 min_sessions=settings.anomaly_min_sessions,
                 window=max(AnomalyConfig().window, min_history),
+                novelty_window=settings.anomaly_novelty_window,
+                established=settings.anomaly_established,
             ),
             stockout=StockoutConfig(n_days=settings.stockout_days),
         )

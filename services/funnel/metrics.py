@@ -56,8 +56,9 @@ class FunnelMetrics:
         )
         self.prediction_checks = Counter(
             "lens_funnel_prediction_checks",
-            "Predictions checked against the customer's next basket, by model label and outcome "
-            "(hit: the basket shares a product with it).", ["label", "outcome"],
+            "Predictions checked against the customer's next basket, by model label, version and "
+            "outcome (hit: the basket shares a product with it): the live hit rate per version.",
+            ["label", "version", "outcome"],
             registry=registry,
         )
         self.canary_rolled_back = Gauge(

@@ -208,7 +208,10 @@ class PredictionDispatcher:
     every sweep would predict it once more (a flood when the sweep is short or the topic lags).
     After ``readback_s`` without the read-back (a lost send) it is due again. A newer session
     submitted meanwhile ends that wait: its prediction is the one pending now, and after a
-    failure it is retried on the backoff alone.
+    failure it is retried on the backoff alone. A newer session submitted while the customer's
+    previous prediction is still in flight is predicted as soon as that one is published (not
+    at the first sweep after ``readback_s``, which under load is most of a busy customer's
+    latency); if that one failed, the sweep retries on the backoff.
     """
 
     def __init__(
@@ -230,6 +233,8 @@ class PredictionDispatcher:
         self.clock = clock
         self._slots = asyncio.Semaphore(max_in_flight)
         self._in_flight: dict[str, asyncio.Task] = {}
+        self._in_flight_session: dict[str, int] = {}  # customer -> session index being predicted
+        self._next: dict[str, tuple[FunnelState, int]] = {}  # newer snapshot waiting for it
         self._retry_at: dict[str, tuple[float, int]] = {}  # customer -> (monotonic time, failures)
         self._published: dict[str, float] = {}  # customer -> monotonic time of its last publish
 
@@ -246,15 +251,26 @@ class PredictionDispatcher:
 
     def submit(self, state: FunnelState, partition: int) -> bool:
         customer = state.customer_id
-        if customer in self._in_flight or not state.sessions:
+        if not state.sessions:
+            return False
+        if customer in self._in_flight:
+            if state.sessions[-1].session_index > self._in_flight_session[customer]:
+                self._next[customer] = (state, partition)
             return False
         # The read-back wait was for an older prediction; left in place, it would hold this
         # one's retries for readback_s after a failure (e.g. a model server that went down).
         self._published.pop(customer, None)
         task = asyncio.get_running_loop().create_task(self._run(state, partition))
         self._in_flight[customer] = task
-        task.add_done_callback(lambda _: self._in_flight.pop(customer, None))
+        self._in_flight_session[customer] = state.sessions[-1].session_index
+        task.add_done_callback(lambda done: self._landed(customer, done))
         return True
+
+    def _landed(self, customer: str, task: asyncio.Task) -> None:
+        del self._in_flight[customer], self._in_flight_session[customer]
+        waiting = self._next.pop(customer, None)
+        if waiting is not None and not task.cancelled() and customer not in self._retry_at:
+            self.submit(*waiting)
 
     async def _run(self, state: FunnelState, partition: int) -> None:
         customer = state.customer_id

@@ -365,7 +365,8 @@ class FunnelProcessor:
         tables.put_state(state)
         previous_store = previous.store_id if previous is not None else None
         updates = contribution_updates(
-            prediction, self.config.stockout, previous_store=previous_store
+            prediction, self.config.stockout, previous_store=previous_store,
+            history=state.baskets(),
         )
         return Result([
             Output(store_topic_name(self.config), u.store_id.encode(), encode_store_event(u))
@@ -416,7 +417,7 @@ class FunnelProcessor:
             if state is None or not state.sessions:
                 meta.pending.discard(customer)
                 continue
-            result.predict.append(state)
+            result.predict.append(state.snapshot())
         if meta.dirty:
             tables.put_meta(partition, meta.to_bytes())
             meta.dirty = False
@@ -477,18 +478,25 @@ class FunnelProcessor:
             self._queue_prediction(state, meta, result)
 
     def _check_prediction(self, state: FunnelState, session: v1.Session) -> None:
-        """Tell the canary guard whether the prediction made before ``session`` hit it."""
+        """Count whether the prediction made before ``session`` hit it (the live hit rate per
+        model version), and tell the canary guard."""
         prediction = state.last_prediction
-        if (self.canary_guard is None or session.backfilled or prediction is None
+        if (session.backfilled or prediction is None
                 or prediction.session_index >= session.session_index):
             return
         bought = {item.product_id for item in session.items}
-        self.canary_guard.observe(prediction.model_label, bool(bought & set(prediction.products)))
+        hit = bool(bought & set(prediction.products))
+        if self.metrics is not None:
+            self.metrics.prediction_checks.labels(
+                prediction.model_label, str(prediction.model_version), "hit" if hit else "miss"
+            ).inc()
+        if self.canary_guard is not None:
+            self.canary_guard.observe(prediction.model_label, prediction.model_version, hit)
 
     def _queue_prediction(self, state: FunnelState, meta: PartitionMeta, result: Result) -> None:
         meta.pending.add(state.customer_id)
         result.predict = [s for s in result.predict if s.customer_id != state.customer_id]
-        result.predict.append(state)
+        result.predict.append(state.snapshot())  # the state itself may be cached and change on
 
     def _track(self, state: FunnelState, meta: PartitionMeta) -> None:
         was_open = state.customer_id in meta.open

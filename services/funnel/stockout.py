@@ -11,7 +11,8 @@ inventory systems use):
   go to ``lens.dlq``) and re-keyed by ``StoreProcessor.on_resupply``.
 
 ``StoreProcessor.on_store_event`` applies them and returns the ``v1.StockoutAlert``s for
-``lens.alerts.stockout`` (key = store). A cell alerts once per (demand, resupply) state.
+``lens.alerts.stockout`` (key = store). A cell alerts once per (whole units short, resupply)
+state.
 
 Table layout (``store-stockout``): the store's record under its id, ``{"stockout":
 StoreStockout.to_dict(include_plan=False), "watermark": newest as_of}``, and its resupply plan

@@ -18,7 +18,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 import pytest
-from confluent_kafka import Consumer, TopicPartition
+from confluent_kafka import Consumer, KafkaException, TopicPartition
 from prometheus_client.parser import text_string_to_metric_families
 
 from lens import v1
@@ -41,7 +41,8 @@ def worker_command() -> list[str]:
 class Worker:
     """A `lens worker funnel` subprocess with its log file and web port."""
 
-    def __init__(self, bootstrap: str, run_dir: Path, *extra: str, app_id: str | None = None) -> None:
+    def __init__(self, bootstrap: str, run_dir: Path, *extra: str, app_id: str | None = None,
+                 env: dict[str, str] | None = None) -> None:
         self.port = free_port()
         self.app_id = app_id or f"lens-funnel-test-{uuid.uuid4().hex[:8]}"
         run_dir.mkdir(parents=True, exist_ok=True)
@@ -49,12 +50,12 @@ class Worker:
         # the previous one must not count.
         starts = len(list(run_dir.glob("worker*.log")))
         self.log_path = run_dir / ("worker.log" if not starts else f"worker-{starts + 1}.log")
-        env = {k: v for k, v in os.environ.items() if not k.startswith("LENS_")}
-        env.update(LENS_KAFKA_BOOTSTRAP=bootstrap, LENS_RUN_DIR=str(run_dir))
+        environment = {k: v for k, v in os.environ.items() if not k.startswith("LENS_")}
+        environment.update(LENS_KAFKA_BOOTSTRAP=bootstrap, LENS_RUN_DIR=str(run_dir), **(env or {}))
         self.log = self.log_path.open("wb")
         self.process = subprocess.Popen(
             [*worker_command(), "--web-port", str(self.port), "--app-id", self.app_id, *extra],
-            env=env, stdout=self.log, stderr=subprocess.STDOUT,
+            env=environment, stdout=self.log, stderr=subprocess.STDOUT,
         )
 
     def logs(self) -> str:
@@ -163,6 +164,34 @@ def closed(tx, customer, t, line_count=0, store="S1") -> v1.PosEvent:
     ))
 
 
+def commit_at_end(bootstrap: str, group: str, topics: list) -> None:
+    """Commit ``group``'s offsets at the current ends of ``topics`` (lens.topics specs): a new
+    consumer group, a Faust app's included, then sees only what is produced from now on, not the
+    other tests' records on the shared broker. Creates the topics that do not exist yet."""
+    from services.kafka import KafkaConnection, create_topics
+
+    create_topics(KafkaConnection(bootstrap=bootstrap), topics)
+    consumer = Consumer({"bootstrap.servers": bootstrap, "group.id": group,
+                         "enable.auto.commit": False})
+    deadline = time.monotonic() + RESULT_TIMEOUT_S
+    try:
+        while True:  # a fresh broker may still be electing leaders and a group coordinator
+            try:
+                offsets = [
+                    TopicPartition(t.name, p, consumer.get_watermark_offsets(
+                        TopicPartition(t.name, p), timeout=10)[1])
+                    for t in topics for p in range(t.partitions)
+                ]
+                consumer.commit(offsets=offsets, asynchronous=False)
+                return
+            except KafkaException:
+                if time.monotonic() > deadline:
+                    raise
+                time.sleep(0.5)
+    finally:
+        consumer.close()
+
+
 def topic_size(bootstrap: str, topic: str, partitions: int) -> int:
     consumer = Consumer({"bootstrap.servers": bootstrap, "group.id": "test-sizer"})
     try:
@@ -238,18 +267,24 @@ def serve_command() -> list[str]:
 
 
 class ModelServer:
-    """A `lens serve` subprocess over one model base path, on a fixed port so that it can be
-    stopped and started again where the worker expects it."""
+    """A `lens serve` subprocess over one model base path, or over a model config file re-read
+    every second (version labels), on a fixed port so that it can be stopped and started again
+    where the worker expects it."""
 
-    def __init__(self, base_path: Path, port: int, log_path: Path) -> None:
+    def __init__(self, base_path: Path | None, port: int, log_path: Path, *,
+                 config_file: Path | None = None) -> None:
         self.base_path, self.port, self.log_path = base_path, port, log_path
+        self.models = (
+            [f"--model_config_file={config_file}", "--model_config_file_poll_wait_seconds=1"]
+            if config_file else ["--model_name=lens", f"--model_base_path={base_path}"]
+        )
         self.process: subprocess.Popen | None = None
 
     def start(self) -> None:
         with self.log_path.open("ab") as log:
             self.process = subprocess.Popen(
-                [*serve_command(), f"--port={self.port}", "--model_name=lens",
-                 f"--model_base_path={self.base_path}", "--file_system_poll_wait_seconds=1"],
+                [*serve_command(), f"--port={self.port}", *self.models,
+                 "--file_system_poll_wait_seconds=1"],
                 stdout=log, stderr=subprocess.STDOUT,
                 env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2"},
             )

@@ -10,7 +10,7 @@ import time
 import uuid
 
 import pytest
-from confluent_kafka import Consumer, KafkaException, Producer, TopicPartition
+from confluent_kafka import Consumer, Producer
 
 from lens import v1
 from lens.topics import ANOMALY_ALERTS, DEAD_LETTERS, STOCKOUT_ALERTS
@@ -19,6 +19,7 @@ from services.alerts import (
     verify_signature,
 )
 from services.kafka import create_topics
+from tests.integration.processes import commit_at_end
 
 SECRET = b"integration-secret"
 WAIT_S = 60.0
@@ -48,34 +49,6 @@ def publish(bootstrap, alerts):
         key = alert.customer_id if topic is ANOMALY_ALERTS else alert.store_id
         producer.produce(topic.name, key=key.encode(), value=alert.SerializeToString())
     assert producer.flush(30) == 0
-
-
-def start_group_at_end(bootstrap, group):
-    """Commit the group's offsets at the current ends, so it sees only this test's alerts
-    (the shared broker's alert topics hold other tests' records)."""
-    consumer = Consumer({"bootstrap.servers": bootstrap, "group.id": group, "enable.auto.commit": False})
-    try:
-        offsets = []
-        for topic in (ANOMALY_ALERTS, STOCKOUT_ALERTS):
-            for partition in range(topic.partitions):
-                tp = TopicPartition(topic.name, partition)
-                high = _retry(lambda: consumer.get_watermark_offsets(tp, timeout=10)[1])
-                offsets.append(TopicPartition(topic.name, partition, high))
-        _retry(lambda: consumer.commit(offsets=offsets, asynchronous=False))
-    finally:
-        consumer.close()
-
-
-def _retry(call):
-    """``call()``, waiting out a fresh broker's leader and group-coordinator elections."""
-    deadline = time.monotonic() + WAIT_S
-    while True:
-        try:
-            return call()
-        except KafkaException:
-            if time.monotonic() > deadline:
-                raise
-            time.sleep(0.5)
 
 
 class Receiver(http.server.BaseHTTPRequestHandler):
@@ -156,7 +129,7 @@ def test_flaky_webhook_gets_every_alert_exactly_once_signed(bootstrap, receiver,
     url, handler = receiver
     handler.fail_first = 2  # two 503s per alert, then 200
     group = f"t-alerts-{uuid.uuid4().hex[:8]}"
-    start_group_at_end(bootstrap, group)
+    commit_at_end(bootstrap, group, [ANOMALY_ALERTS, STOCKOUT_ALERTS])
     run = uuid.uuid4().hex[:6]
     alerts = [anomaly(f"0{run}1:1"), anomaly(f"0{run}2:1"), stockout(f"S1:P{run}:2026-02-20:1")]
     jsonl = tmp_path / "alerts.jsonl"
@@ -192,7 +165,7 @@ def test_webhook_that_always_fails_ends_in_the_dead_letter_topic(bootstrap, rece
     url, handler = receiver
     handler.fail_first = None
     group = f"t-alerts-{uuid.uuid4().hex[:8]}"
-    start_group_at_end(bootstrap, group)
+    commit_at_end(bootstrap, group, [ANOMALY_ALERTS, STOCKOUT_ALERTS])
     alert = stockout(f"S9:P{uuid.uuid4().hex[:6]}:2026-02-21:1")
     sub = Running(bootstrap, [WebhookSink(url, SECRET)], group, tmp_path, max_attempts=3)
     try:
@@ -242,7 +215,7 @@ def test_a_hanging_webhook_times_out_to_the_dead_letter_topic_and_other_sinks_st
     server.daemon_threads = True
     threading.Thread(target=server.serve_forever, daemon=True).start()
     group = f"t-alerts-{uuid.uuid4().hex[:8]}"
-    start_group_at_end(bootstrap, group)
+    commit_at_end(bootstrap, group, [ANOMALY_ALERTS, STOCKOUT_ALERTS])
     alerts = [anomaly(f"hang-{uuid.uuid4().hex[:6]}:{n}") for n in range(3)]
     webhook = WebhookSink(f"http://127.0.0.1:{server.server_port}/alerts", SECRET, timeout_s=0.3)
     jsonl = tmp_path / "alerts.jsonl"
@@ -277,7 +250,7 @@ class DyingSink:
 def test_offsets_are_committed_only_after_delivery(bootstrap, receiver, tmp_path):
     url, handler = receiver
     group = f"t-alerts-{uuid.uuid4().hex[:8]}"
-    start_group_at_end(bootstrap, group)
+    commit_at_end(bootstrap, group, [ANOMALY_ALERTS, STOCKOUT_ALERTS])
     alert = anomaly(f"0{uuid.uuid4().hex[:6]}:3")
     sub = Running(bootstrap, [DyingSink()], group, tmp_path)
     publish(bootstrap, [alert])

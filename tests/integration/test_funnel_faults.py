@@ -44,6 +44,7 @@ LINES = 2  # per basket, then a BasketClosed that expects them
 # Baskets close on BasketClosed only: no inactivity close within the test's event times.
 FLAGS = ("--no-model", "--inactivity-timeout", "86400", "--sweep-interval", "1")
 GATE_TIMEOUT_S = 300.0
+OUTAGE_S = 30.0  # issue 8: the worker rides out a 30 s model-server outage
 
 
 def customer_ids(n: int) -> list[str]:
@@ -273,9 +274,9 @@ def test_the_worker_rides_out_a_broker_restart(private_broker, tmp_path):
 
 
 def test_predictions_resume_after_a_model_server_outage(kafka_bootstrap, tmp_path):
-    """`lens serve` answers the first round of baskets, is stopped, misses two more rounds and
-    comes back on the same port: sessions keep closing meanwhile, and every customer ends with a
-    prediction from its last session, none pending."""
+    """`lens serve` answers the first round of baskets, is stopped for at least OUTAGE_S, misses
+    two more rounds and comes back on the same port: sessions keep closing meanwhile, and every
+    customer ends with a prediction from its last session, none pending."""
     models = tmp_path / "models" / "lens"
     models.mkdir(parents=True)
     save_stand_in_model(models)
@@ -306,6 +307,7 @@ def test_predictions_resume_after_a_model_server_outage(kafka_bootstrap, tmp_pat
         first.finish()
         wait_for(lambda: every_customer_at(1), "a prediction per customer", worker, timeout_s=240)
         server.stop()
+        stopped = time.monotonic()
         rest.start()
         rest.finish()
         wait_for_sessions(ledger, 3 * len(first.customers), worker)
@@ -313,6 +315,8 @@ def test_predictions_resume_after_a_model_server_outage(kafka_bootstrap, tmp_pat
             k.startswith("lens_funnel_model_errors_total") for k in worker.metrics()),
             "customers pending on a failing model server", worker)
         assert set(predicted().values()) == {1}  # nothing answered while it was down
+        time.sleep(max(0.0, OUTAGE_S - (time.monotonic() - stopped)))  # the outage lasts OUTAGE_S
+        assert worker.process.poll() is None and set(predicted().values()) == {1}
         server.start()
         wait_for(lambda: every_customer_at(3), "predictions from every last session", worker,
                  timeout_s=240)

@@ -93,10 +93,14 @@ def test_customer_and_store_views_show_predictions_and_stockouts(worker, kafka_b
         return body if status == 200 and body["stockouts"] else None
 
     body = wait_for(store_view, "the store's stock-out cell", worker)
-    assert body["demand"] == [{"product_id": "milk", "day": tomorrow, "predicted_demand": 3.0,
-                               "resupply_quantity": 1.0, "residual": -2.0, "planned": True}]
+    # expected units: 3 predicted at score 0.8 on the predicted visit day
+    (demand,) = body["demand"]
+    assert (demand["product_id"], demand["day"], demand["planned"]) == ("milk", tomorrow, True)
+    assert demand["predicted_demand"] == pytest.approx(2.4)
+    assert (demand["resupply_quantity"], demand["residual"]) == (1.0, pytest.approx(-1.4))
     (cell,) = body["stockouts"]
-    assert (cell["product_id"], cell["day"], cell["shortfall"]) == ("milk", tomorrow, 2.0)
+    assert (cell["product_id"], cell["day"]) == ("milk", tomorrow)
+    assert cell["shortfall"] == pytest.approx(1.4)
 
     for path in (f"/v1/customers/nobody-{run}", f"/v1/stores/nowhere-{run}"):
         status, body = get(worker, path)

@@ -135,6 +135,8 @@ def test_predictions_survive_a_late_model_server_and_feed_both_alerts(kafka_boot
         kafka_bootstrap, tmp_path / "worker", "--model-server", f"127.0.0.1:{model_port}",
         "--inactivity-timeout", "600", "--sweep-interval", "1", "--quiet-after", "2",
         "--predict-retry", "1", "--anomaly-min-history", "2", "--anomaly-min-sessions", "1",
+        # the changer's second session is scored: its novelty against the one before it
+        env={"LENS_ANOMALY_NOVELTY_WINDOW": "1", "LENS_ANOMALY_ESTABLISHED": "1"},
     )
     server = None
     producer = Producer({"bootstrap.servers": kafka_bootstrap, "enable.idempotence": True})
@@ -178,17 +180,20 @@ def test_predictions_survive_a_late_model_server_and_feed_both_alerts(kafka_boot
         assert p.days_to_next == 1.0 and p.model.name == "lens" and p.model.version == 1
         assert p.store_id == store and p.session_index == 1
 
-        # 3. Algorithm 2: 4 customers x 2 units of milk tomorrow vs a resupply of 1 unit.
+        # 3. Algorithm 2: 4 customers x 2 units of milk at score 0.9 (7.2 expected units)
+        # tomorrow vs a resupply of 1 unit.
         plan = v1.Resupply(store_id=store, product_id="milk", day=tomorrow, quantity=1)
         producer.produce(INVENTORY_RESUPPLIES.name, key=store.encode(), value=plan.SerializeToString())
         assert producer.flush(30) == 0
         stockouts = wait_for(
             lambda: [a for a in records(STOCKOUT_ALERTS.name, v1.StockoutAlert,
-                                        lambda a: a.store_id == store) if a.shortfall == 7.0],
-            "a stock-out alert for 8 predicted units vs 1 planned", worker,
+                                        lambda a: a.store_id == store)
+                     if round(a.shortfall, 6) == 6.2],
+            "a stock-out alert for 7.2 predicted units vs 1 planned", worker,
         )
         assert (stockouts[0].product_id, stockouts[0].day) == ("milk", tomorrow)
-        assert stockouts[0].predicted_demand == 8.0 and stockouts[0].resupply_quantity == 1.0
+        assert round(stockouts[0].predicted_demand, 6) == 7.2
+        assert stockouts[0].resupply_quantity == 1.0
 
         # 4. Algorithm 1: wait until every customer's prediction is in its state, then the
         # regulars buy milk again (dA = 0) and the changer buys caviar (dA = 1).

@@ -14,6 +14,7 @@ from lens.history import SessionStore
 from lens.topics import SESSIONS
 from services.history import HistorySink, SinkConfig
 from services.kafka import KafkaConnection, create_topics
+from tests.integration.processes import commit_at_end
 
 WAIT_S = 60.0  # safety net only: the sinks stop after the records they expect
 
@@ -57,17 +58,6 @@ def ends(consumer) -> list[int]:
     ])
 
 
-def start_group_at_end(kafka, group):
-    """Commit the group's offsets at the topic's current ends: the shared broker's lens.sessions
-    holds other tests' sessions."""
-    consumer = Consumer(kafka.client_config({"group.id": group, "enable.auto.commit": False}))
-    try:
-        offsets = [TopicPartition(SESSIONS.name, p, end) for p, end in enumerate(ends(consumer))]
-        retrying(lambda: consumer.commit(offsets=offsets, asynchronous=False))
-    finally:
-        consumer.close()
-
-
 class DiesBeforeCommitting:
     """A real consumer whose process 'dies' between the store write and the offset commit."""
 
@@ -97,7 +87,7 @@ def test_sessions_land_exactly_once_after_a_redelivery(kafka_settings, tmp_path)
     kafka = KafkaConnection.from_settings(kafka_settings)
     create_topics(kafka, [SESSIONS])
     group = f"history-{uuid.uuid4().hex[:8]}"
-    start_group_at_end(kafka, group)
+    commit_at_end(kafka.bootstrap, group, [SESSIONS])  # the broker holds other tests' sessions
     published = sessions(uuid.uuid4().hex[:6], customers=12, per_customer=3)
     publish(kafka, published + published[:5])  # the first five twice, as a producer retry would
 

@@ -26,6 +26,18 @@ def write_history(path, customers=40):
     return path
 
 
+def write_routines(path, customers=40):
+    """Every customer buys milk on days 1 to 7, except c0, who buys caviar from day 4 on (4
+    sessions of products new to them after 3 established ones), and c1, who came once."""
+    rows = []
+    for i in range(customers):
+        for day in range(1, 2 if i == 1 else 8):
+            product = "caviar" if i == 0 and day >= 4 else "milk"
+            rows.append(f"t{i}d{day},c{i},{product},2026-03-0{day}T10:00:00,2,1,S1")
+    path.write_text(HEADER + "\n".join(rows) + "\n")
+    return path
+
+
 class MilkAgain:
     """A fake model: milk again (3 units) in 1 day, for everyone."""
 
@@ -47,23 +59,38 @@ def fake_model(monkeypatch):
 
 
 def test_anomalies_flags_the_customer_who_changed(tmp_path, fake_model, clean_lens_env, capsys):
-    data = write_history(tmp_path / "tx.csv")
+    data = write_routines(tmp_path / "tx.csv")
     out = tmp_path / "anomalies.csv"
     code = main(["anomalies", "--data", str(data), "--model", "fake", "--min-sessions", "1",
                  "--min-history", "5", "--out", str(out)])
     assert code == 0
     printed = capsys.readouterr().out
-    assert "39 customers scored (1 with 1 sessions or fewer left out), 1 cluster(s), 1 above dB 3.5" in printed
+    assert ("39 customers scored (1 with 1 sessions or fewer left out, 0 with too few sessions "
+            "for a level), 1 cluster(s), 1 above dB 3.5") in printed
     rows = list(csv.DictReader(out.open()))
     assert len(rows) == 39 and rows[0]["customer_id"] == "c0"  # highest dB first
     assert rows[0]["alert"] == "True" and float(rows[0]["distance"]) == 1.0
     assert (rows[0]["predicted"], rows[0]["observed"]) == ("milk", "caviar")
-    # the 38 others all repeat the prediction: dA 0 against a median of 0 -> dB 0
+    assert float(rows[0]["level"]) == 1.0  # dA 1 and novelty 1 for the last 3 and 4 sessions
+    # the 38 others all repeat the prediction and their routine: level 0 -> dB 0
     assert {(r["alert"], r["score"]) for r in rows[1:]} == {("False", "0.0")}
 
 
+def test_anomalies_novelty_settings_score_short_histories(tmp_path, fake_model, clean_lens_env,
+                                                           monkeypatch, capsys):
+    data = write_history(tmp_path / "tx.csv")  # 2 sessions a customer: no level by default
+    args = ["anomalies", "--data", str(data), "--model", "fake", "--min-sessions", "1",
+            "--min-history", "5"]
+    assert main(args) == 0
+    assert "39 with too few sessions for a level), 1 cluster(s), 0 above" in capsys.readouterr().out
+    monkeypatch.setenv("LENS_ANOMALY_NOVELTY_WINDOW", "1")
+    monkeypatch.setenv("LENS_ANOMALY_ESTABLISHED", "1")
+    assert main(args) == 0
+    assert "0 with too few sessions for a level), 1 cluster(s), 1 above" in capsys.readouterr().out
+
+
 def test_anomalies_prints_a_table_and_writes_jsonl(tmp_path, fake_model, clean_lens_env, capsys):
-    data = write_history(tmp_path / "tx.csv")
+    data = write_routines(tmp_path / "tx.csv")
     scored = ["anomalies", "--data", str(data), "--model", "fake", "--min-sessions", "1"]
     assert main([*scored, "--min-history", "50"]) == 0
     table = capsys.readouterr().out.splitlines()
@@ -95,6 +122,7 @@ def test_stockouts_reports_demand_beyond_the_plan(tmp_path, fake_model, clean_le
     data = write_history(tmp_path / "tx.csv", customers=4)
     plan = tmp_path / "plan.csv"
     # everyone's last visit: c1 on 03-01 (expired), the others on 03-08 -> back 03-09, 3 milk each
+    # at score 0.9: 2.7 expected units each
     plan.write_text("STORE_ID,PROD_ID,DAY,QUANTITY\nS1,milk,2026-03-09,4\nS1,milk,2026-03-02,0\n")
     out = tmp_path / "short.jsonl"
     code = main(["stockouts", "--data", str(data), "--model", "fake", "--resupply", str(plan),
@@ -103,16 +131,16 @@ def test_stockouts_reports_demand_beyond_the_plan(tmp_path, fake_model, clean_le
     assert "4 customer funnels predicted, 1 short cells from 2026-03-07 in 1 stores" in capsys.readouterr().out
     (row,) = [json.loads(x) for x in out.read_text().splitlines()]
     assert row == {"store_id": "S1", "product_id": "milk", "day": "2026-03-09",
-                   "predicted_demand": 9.0, "resupply_quantity": 4.0, "shortfall": 5.0}
+                   "predicted_demand": 8.1, "resupply_quantity": 4.0, "shortfall": 4.1}
     assert main(["stockouts", "--data", str(data), "--model", "fake", "--resupply", str(plan),
                  "--days", "1"]) == 0  # days_to_next 1 is not < 1: no demand at all
     assert "0 short cells" in capsys.readouterr().out
-    # as of 03-08 only the 03-01 baskets count: all 4 customers back on 03-02, 3 milk each
+    # as of 03-08 only the 03-01 baskets count: all 4 customers back on 03-02, 2.7 milk each
     assert main(["stockouts", "--data", str(data), "--model", "fake", "--resupply", str(plan),
                  "--as-of", "2026-03-08", "--out", str(out)]) == 0
     assert "1 short cells from 2026-02-28" in capsys.readouterr().out
     (row,) = [json.loads(x) for x in out.read_text().splitlines()]
-    assert (row["day"], row["predicted_demand"], row["shortfall"]) == ("2026-03-02", 12.0, 12.0)
+    assert (row["day"], row["predicted_demand"], row["shortfall"]) == ("2026-03-02", 10.8, 10.8)
     with pytest.raises(SystemExit):
         main(["stockouts", "--data", str(data), "--model", "fake", "--resupply", str(plan),
               "--as-of", "March"])
@@ -127,7 +155,7 @@ def test_stockouts_store_variant_and_bad_plans(tmp_path, fake_model, clean_lens_
                  "--source", "store"]) == 0
     printed = capsys.readouterr().out
     assert "1 store funnels predicted, 1 short cells" in printed  # one funnel: S1's days
-    assert printed.splitlines()[2].split() == ["S1", "milk", "2026-03-09", "3.000", "1.000", "2.000"]
+    assert printed.splitlines()[2].split() == ["S1", "milk", "2026-03-09", "2.700", "1.000", "1.700"]
     plan.write_text("STORE_ID,PROD_ID,DAY\nS1,milk,2026-03-09\n")
     assert main(["stockouts", "--data", str(data), "--model", "fake", "--resupply", str(plan)]) == 2
     assert "missing column(s) ['QUANTITY']" in capsys.readouterr().err

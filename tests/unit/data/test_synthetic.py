@@ -332,6 +332,13 @@ def test_the_cohort_buys_the_promoted_product_on_the_day(small_dir):
         before = tx[(tx["PROD_ID"] == surge["product_id"]) & (tx["TIMESTAMP"] < surge["date"])]
         repeat = before[before["CLIENT_ID"].isin(surge["customers"])]["CLIENT_ID"].nunique()
         assert repeat >= 0.8 * len(surge["customers"])
+        # exactly: the last purchase before it plus the usual gap is the day
+        surge_day = dt.date.fromisoformat(surge["date"])
+        for _, mine in before[before["CLIENT_ID"].isin(surge["customers"])].groupby("CLIENT_ID"):
+            days = sorted({dt.date.fromisoformat(t[:10]) for t in mine["TIMESTAMP"]})
+            gaps = [(b - a).days for a, b in zip(days, days[1:])]
+            if gaps:
+                assert days[-1] + dt.timedelta(days=int(np.median(gaps))) == surge_day
 
 
 # --- configuration and CLI ---------------------------------------------------------------------

@@ -2,7 +2,9 @@ import dataclasses
 import json
 
 import numpy as np
+import pytest
 
+from lens.errors import TrainingDiverged
 from lens.model.config import TrainingConfig
 from lens.model.dataset import build_session_table
 from lens.model.training import Trainer, train_lens
@@ -16,6 +18,20 @@ def test_one_training_step_lowers_the_loss_on_a_fixed_batch(model, funnels, voca
     trainer.train_step(batch)
     after = float(trainer.eval_step(batch)["loss"])
     assert after < before
+
+
+def test_a_diverging_step_stops_training_before_it_reaches_the_weights(model, funnels, vocabulary,
+                                                                     users, config):
+    import tensorflow as tf
+
+    batch = first_batch(build_session_table(funnels, vocabulary, users, config))
+    trainer = Trainer(model, config, TrainingConfig(learning_rate=1e30, clipnorm=None, compiled=False))
+    trainer.train_step(batch)  # finite, but the weights are now astronomically large
+    weights = [w.numpy().copy() for w in model.weights]
+    with pytest.raises(TrainingDiverged, match=r"training diverged in test, batch 1 .*--learning-rate"):
+        trainer.run_epoch(tf.data.Dataset.from_tensors(batch), description="test")
+    for before, after in zip(weights, model.weights, strict=True):
+        np.testing.assert_array_equal(before, after.numpy())
 
 
 def test_twin_mode_keeps_time_loss_out_of_the_encoders(funnels, vocabulary, users, config):

@@ -68,6 +68,24 @@ def test_retrain_publishes_the_next_version_with_a_model_card(world, tmp_path, c
     assert find_champion(base).version == 1
 
 
+def test_a_challenger_whose_training_diverges_is_rejected_with_a_card(world, tmp_path, capsys):
+    directory, store, champion = world
+    base, out = tmp_path / "models" / "lens", tmp_path / "run"
+    code = main([
+        "retrain", "--store", str(store), "--champion", str(champion), "--base", str(base),
+        "--since", "21", "--eval-days", "5", "--epochs", "2", "--eager",
+        "--learning-rate", "1e6", "--margin", "1", "--out", str(out),
+    ])
+    assert code == 0  # a scheduled job: the decision is the result, not a crash
+    printed = capsys.readouterr().out
+    assert "rejected: challenger training diverged in epoch 1" in printed
+    assert "lower --learning-rate (now 1e+06)" in printed
+    assert not base.exists()  # nothing published, even with a margin that lets anything through
+    card = json.loads((out / "model_card.json").read_text())
+    assert (card["outcome"], card["version"], card["challenger"]) == ("rejected", None, {})
+    assert card["training"]["diverged"] and 0.0 <= card["champion"]["recall@10"] <= 1.0
+
+
 def test_history_export_and_status_read_the_store(world, tmp_path, capsys):
     directory, store, _ = world
     assert main(["history", "status", "--store", str(store)]) == 0

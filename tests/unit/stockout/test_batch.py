@@ -71,28 +71,38 @@ def test_predictions_go_to_the_expected_store_as_of_the_last_session():
 
 
 def test_short_cells_are_demand_beyond_the_plan():
-    predictions = batch_predictions(customer_states(FUNNELS), TwoOfTheLast(), model=v1.ModelRef())
-    # ann (day 4) comes back day 5, bob (day 3) day 4; both to S1, 2 units of milk each
-    plan = [
-        v1.Resupply(store_id="S1", product_id="milk", day="2026-03-07", quantity=1),
-        v1.Resupply(store_id="S1", product_id="tea", day="2026-03-07", quantity=5),
-        v1.Resupply(store_id="S1", product_id="milk", day="2026-03-06", quantity=2),
-    ]
-    report = stockout_report(predictions, plan, StockoutConfig(n_days=7))
-    assert report.since == "2026-03-05" and report.predictions == 2 and report.no_time == 0
-    cells = [(a.store_id, a.product_id, a.day, a.shortfall) for a in report.alerts]
-    assert cells == [("S1", "milk", "2026-03-07", 1.0)]  # tea 2 <= 5, bob's milk 2 <= 2
-
-
-def test_the_horizon_and_models_without_time_add_no_demand():
     states = customer_states(FUNNELS)
-    plan = [v1.Resupply(store_id="S1", product_id="milk", day="2026-03-07", quantity=0)]
+    predictions = batch_predictions(states, TwoOfTheLast(), model=v1.ModelRef())
+    # ann bought milk on days 0, 2, 4: its rhythm puts most of it on day 6 (2026-03-08); her tea
+    # (bought once) goes where the model says, day 5; bob (day 3) comes back day 4 for milk;
+    # the model's items count 2 units x score 0.5
+    plan = [
+        v1.Resupply(store_id="S1", product_id="milk", day="2026-03-08", quantity=0),
+        v1.Resupply(store_id="S1", product_id="tea", day="2026-03-07", quantity=0),
+        v1.Resupply(store_id="S1", product_id="milk", day="2026-03-07", quantity=1),
+        v1.Resupply(store_id="S1", product_id="milk", day="2026-03-06", quantity=1),
+    ]
+    report = stockout_report(predictions, plan, StockoutConfig(n_days=7), states=states)
+    assert report.since == "2026-03-05" and report.predictions == 2 and report.no_time == 0
+    cells = [(a.store_id, a.product_id, a.day, round(a.shortfall, 2)) for a in report.alerts]
+    # milk: 0.68 on day 6 (the Normal(2 days, 0.5) mass of that day), 0.16 <= 1 on day 5;
+    # tea 1 > 0; bob's milk 1 <= 1
+    assert cells == [("S1", "tea", "2026-03-07", 1.0), ("S1", "milk", "2026-03-08", 0.68)]
+
+
+def test_the_horizon_and_models_without_time_add_no_basket_demand():
+    states = customer_states(FUNNELS)
+    plan = [v1.Resupply(store_id="S1", product_id=p, day=d, quantity=q) for p, d, q in (
+        ("tea", "2026-03-07", 0), ("tea", "2026-03-08", 0), ("milk", "2026-03-07", 1),
+        ("milk", "2026-03-08", 0))]
     far = batch_predictions(states, TwoOfTheLast(days=9), model=v1.ModelRef())
-    assert stockout_report(far, plan, StockoutConfig(n_days=7)).alerts == []
-    answer = NextBasket(items=("milk",), scores=(0.5,), basket=("milk",))
+    report = stockout_report(far, plan, StockoutConfig(n_days=7), states=states)
+    assert [(a.product_id, a.day) for a in report.alerts] == [("milk", "2026-03-08")]  # rhythm
+    answer = NextBasket(items=("tea",), scores=(0.5,), basket=("tea",))
     timeless = prediction_of(states["ann"], answer, v1.ModelRef())
-    report = stockout_report([timeless], plan)
-    assert report.no_time == 1 and report.alerts == []
+    report = stockout_report([timeless], plan, states=states)
+    assert report.no_time == 1
+    assert [(a.product_id, a.day) for a in report.alerts] == [("milk", "2026-03-08")]
 
 
 def test_cells_of_days_the_worker_has_expired_are_dropped():
@@ -100,7 +110,7 @@ def test_cells_of_days_the_worker_has_expired_are_dropped():
     predictions = batch_predictions(customer_states(old), TwoOfTheLast(), model=v1.ModelRef())
     plan = [v1.Resupply(store_id="S1", product_id=p, day=d, quantity=0)
             for p, d in (("milk", "2026-03-03"), ("tea", "2026-03-12"))]
-    report = stockout_report(predictions, plan)
+    report = stockout_report(predictions, plan, states=customer_states(old))
     assert report.since == "2026-03-10"  # the day before the newest prediction (dan's, day 9)
     assert [(a.product_id, a.day) for a in report.alerts] == [("tea", "2026-03-12")]
 
@@ -120,7 +130,8 @@ def test_customer_agnostic_funnels_are_store_days():
     assert states["S1"].open_basket is None  # the last day is closed too
     predictions = batch_predictions(states, TwoOfTheLast(), model=v1.ModelRef())
     plan = [v1.Resupply(store_id="S1", product_id="milk", day="2026-03-06", quantity=0)]
-    report = stockout_report(predictions, plan, StockoutConfig(source=DemandSource.STORE))
+    report = stockout_report(predictions, plan, StockoutConfig(source=DemandSource.STORE),
+                             states=states)
     assert [(a.store_id, a.product_id, a.day) for a in report.alerts] == [("S1", "milk", "2026-03-06")]
 
 
@@ -128,4 +139,4 @@ def test_no_sessions_or_no_predictions_are_clear_errors():
     with pytest.raises(DataError, match="no funnel has a session"):
         batch_predictions({}, TwoOfTheLast(), model=v1.ModelRef())
     with pytest.raises(DataError, match="no predictions"):
-        stockout_report([], [])
+        stockout_report([], [], states={})

@@ -44,8 +44,8 @@ def test_contribution_day_rounding_horizon_and_default_quantity():
     assert contribution(pred("c", "s", [("p1", 2)], days=2.5), config) == {("p1", "2024-03-07"): 2_000_000}
     assert contribution(pred("c", "s", [("p1", 0)], days=0.2), config) == {("p1", "2024-03-04"): 1_000_000}
     assert contribution(pred("c", "s", [("p1", 2)], days=7.0), config) == {}
-    weighted = StockoutConfig(weight_by_score=True)
-    assert contribution(pred("c", "s", [("p1", 2, 0.25)]), weighted) == {("p1", D2): 500_000}
+    # expected units: quantity x score
+    assert contribution(pred("c", "s", [("p1", 2, 0.25)]), config) == {("p1", D2): 500_000}
 
 
 def test_newer_prediction_replaces_the_older_contribution():
@@ -88,8 +88,10 @@ def test_alerts_once_per_cell_until_its_values_change():
     assert monitor.on_prediction(pred("c2", "s1", [("p2", 1)])) == []
     assert monitor.on_prediction(pred("c1", "s1", [("p1", 5)])) == []
     assert monitor.on_resupply(resupply("s1", "p1", D2, 4)) == []
-    # The cell changes and is still short: a new revision.
-    (again,) = monitor.on_prediction(pred("c1", "s1", [("p1", 6)], hours_later=1))
+    # Expected units move it by fractions within the same whole unit short: no news.
+    assert monitor.on_prediction(pred("c1", "s1", [("p1", 5.6)], hours_later=1)) == []
+    # Its shortfall crosses a whole unit: a new revision.
+    (again,) = monitor.on_prediction(pred("c1", "s1", [("p1", 6)], hours_later=2))
     assert (again.alert_id, again.shortfall) == ("s1:p1:2024-03-06:2", 2.0)
     # A newer plan covers it (no alert), then a newer one falls short again (alert).
     assert monitor.on_resupply(resupply("s1", "p1", D2, 10)) == []

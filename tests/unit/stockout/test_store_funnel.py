@@ -42,7 +42,7 @@ def test_store_funnel_predictions_feed_the_same_monitor():
     monitor = StockoutMonitor(StockoutConfig(source=DemandSource.STORE))
     prediction = v1.Prediction(
         customer_id="store:s1", store_id="s1", as_of=to_timestamp(DAY1), days_to_next=1.0,
-        basket=[v1.PredictedItem(product_id="p1", quantity=30)],
+        basket=[v1.PredictedItem(product_id="p1", quantity=30, score=1.0)],
     )
     monitor.on_resupply(v1.Resupply(store_id="s1", product_id="p0", day="2024-03-05", quantity=5))
     (alert,) = monitor.on_prediction(prediction)

@@ -90,7 +90,9 @@ def make_config(tmp_path: Path, clean_lens_env):
         )
         given = dict(
             sessionizer=SessionizerConfig(inactivity_timeout=dt.timedelta(minutes=30)),
-            anomaly=AnomalyConfig(min_history=2, window=10, threshold=3.5, min_sessions=1),
+            # a customer's level from their 2nd session on (novelty of 1 session after 1)
+            anomaly=AnomalyConfig(min_history=2, window=10, threshold=3.5, min_sessions=1,
+                                  novelty_window=1, established=1),
         )
         given.update(overrides)
         return dataclasses.replace(FunnelServiceConfig.from_settings(settings), **given)

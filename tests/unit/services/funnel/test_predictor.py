@@ -212,6 +212,28 @@ def test_a_newer_session_is_retried_on_the_backoff_not_the_readback_wait():
     asyncio.run(main())
 
 
+def test_a_session_that_closes_during_its_predecessors_prediction_follows_it_at_once():
+    """No wait for the read-back timeout: the newer session is predicted once the one in
+    flight is published; the same or an older session is not predicted twice."""
+    published = []
+
+    async def publish(forecast, partition):
+        published.append((forecast.prediction.prediction_id, partition))
+
+    async def main():
+        dispatcher = PredictionDispatcher(ModelPredictor(FakeClient()), publish,
+                                          readback_s=60.0, clock=lambda: 0.0)
+        first = state_with_sessions(baskets=(("milk",),))
+        assert dispatcher.submit(first, 2)
+        assert not dispatcher.submit(first, 2)  # the same session: nothing more to predict
+        assert not dispatcher.submit(state_with_sessions(), 2)  # newer: follows the first
+        await asyncio.sleep(0.05)
+        assert published == [("c1:1", 2), ("c1:2", 2)]
+        await dispatcher.close()
+
+    asyncio.run(main())
+
+
 def test_a_fixed_share_of_customers_is_predicted_by_the_canary_label():
     from services.funnel.config import Canary
 

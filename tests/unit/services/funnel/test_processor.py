@@ -119,7 +119,8 @@ def test_prediction_updates_state_clears_pending_and_routes_demand_by_store(make
     assert out.topic == store_topic_name(config) and out.key == b"S1"
     update = decode_store_event(out.value)
     assert update.contributor == "c1"
-    assert update.cells == {("milk", "2026-03-03"): 2_000_000, ("eggs", "2026-03-03"): 2_000_000}
+    # 2 units at score 0.9: 1.8 expected units each
+    assert update.cells == {("milk", "2026-03-03"): 1_800_000, ("eggs", "2026-03-03"): 1_800_000}
     # the same prediction again changes nothing; a newer one for another store retracts S1
     again = processor.on_prediction(
         tables, partition=3, offset=1, key=b"c1",

@@ -1,0 +1,31 @@
+"""The customer's side of Algorithm 1's level: how much of what they bought lately is new to them.
+
+    novelty = share of the distinct products of the last ``window`` sessions that the customer
+              never bought in the sessions before them (their established repertoire)
+
+A behaviour change lasts: a customer who switches segment or takes up a new need (a baby, a pet)
+keeps buying products from outside their repertoire session after session, while an ordinary
+customer's exploration adds about one odd product per trip. The model's dA sees one basket at a
+time and its ranking adapts to the new products after a session or two; the repertoire keeps
+them new for the whole window. Measured on the synthetic benchmark (``bench/planted_detection.py``,
+BENCHMARKS.md): a window of 4 sessions after at least 3 established ones separates switched
+segments from every ordinary customer's highest novelty on seeds 7-9.
+
+Needs that stop (``drop_need``) leave almost no trace here; see BENCHMARKS.md for what was tried.
+"""
+
+from collections.abc import Sequence
+
+__all__ = ["novelty"]
+
+
+def novelty(sessions: Sequence[Sequence[str]], *, window: int, established: int) -> float | None:
+    """Share of the distinct products of the last ``window`` of ``sessions`` (products per
+    session, oldest first) absent from the sessions before them; None when fewer than
+    ``established`` sessions come before the window (a short history makes everything new),
+    0.0 when the window bought nothing."""
+    if len(sessions) < window + established:
+        return None
+    before = {p for products in sessions[:-window] for p in products}
+    recent = {p for products in sessions[-window:] for p in products}
+    return len(recent - before) / len(recent) if recent else 0.0
