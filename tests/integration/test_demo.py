@@ -38,10 +38,12 @@ def test_demo_builds_runs_the_pipeline_summarizes_and_stops(tmp_path):
     alerts = re.search(r"^alerts: anomaly (\d+), stockout (\d+)", out, re.MULTILINE)
     assert alerts and int(alerts.group(2)) > 0, out[-3000:]  # stock-out alerts are reliable
     assert "STOCKOUT" in out  # shown as they were delivered
-    # the summary scores the alerts against the planted ground truth (how many are found is
-    # measured in BENCHMARKS.md, not asserted: it depends on the model)
-    assert re.search(r"^planted behaviour changes found: \d+ of 15", out, re.MULTILINE)
-    assert re.search(r"^planted demand surges found: \d+ of 3", out, re.MULTILINE)
+    # the summary scores the alerts against the planted ground truth: at least one planted
+    # behaviour change and one planted surge are alerted (issue 7; how many: BENCHMARKS.md)
+    changes = re.search(r"^planted behaviour changes found: (\d+) of 15", out, re.MULTILINE)
+    surges = re.search(r"^planted demand surges found: (\d+) of 3", out, re.MULTILINE)
+    assert changes and int(changes.group(1)) >= 1, out[-3000:]
+    assert surges and int(surges.group(1)) >= 1, out[-3000:]
     assert _summary_number(out, "dead letters") == 0
     assert "/metrics" in out
     assert out.rstrip().endswith("Kafka stopped")
