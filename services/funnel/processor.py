@@ -353,12 +353,14 @@ class FunnelProcessor:
         previous = state.last_prediction
         if previous is not None and prediction.session_index < previous.session_index:
             return Result()  # stale: a newer prediction is in force
-        if previous is not None and previous.prediction_id == prediction.prediction_id:
-            return Result()  # the same prediction again (a retry that raced, or a replay)
-        if prediction.session_index >= state.stats.sessions:
+        # A prediction of the latest session ends the wait, also when it arrives again: a pending
+        # mark left by a lost first read-back would otherwise re-predict the customer forever.
+        if prediction.session_index >= state.stats.sessions and state.customer_id in meta.pending:
             meta.pending.discard(state.customer_id)
             meta.dirty = True
             self._update_gauges()
+        if previous is not None and previous.prediction_id == prediction.prediction_id:
+            return Result()  # the same prediction again (a retry that raced, or a replay)
         state.set_prediction(prediction)
         if cluster is not None:
             state.cluster = cluster
