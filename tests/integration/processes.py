@@ -28,6 +28,13 @@ START_TIMEOUT_S = 180.0  # a cold worker: imports, group join, table recovery, o
 RESULT_TIMEOUT_S = 120.0
 
 
+def lens_env(**settings: str) -> dict[str, str]:
+    """This process's environment without its LENS_ settings, plus ``settings``: a subprocess
+    under test reads only what the test gives it."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("LENS_")}
+    return {**env, **settings}
+
+
 def worker_command() -> list[str]:
     """`lens worker funnel` through the CLI entry point; through the worker module's own
     entry point while lens.cli.main does not list the worker group yet."""
@@ -50,8 +57,7 @@ class Worker:
         # the previous one must not count.
         starts = len(list(run_dir.glob("worker*.log")))
         self.log_path = run_dir / ("worker.log" if not starts else f"worker-{starts + 1}.log")
-        environment = {k: v for k, v in os.environ.items() if not k.startswith("LENS_")}
-        environment.update(LENS_KAFKA_BOOTSTRAP=bootstrap, LENS_RUN_DIR=str(run_dir), **(env or {}))
+        environment = lens_env(LENS_KAFKA_BOOTSTRAP=bootstrap, LENS_RUN_DIR=str(run_dir), **(env or {}))
         self.log = self.log_path.open("wb")
         self.process = subprocess.Popen(
             [*worker_command(), "--web-port", str(self.port), "--app-id", self.app_id, *extra],

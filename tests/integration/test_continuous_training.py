@@ -14,7 +14,6 @@ Every wait is a poll loop with a deadline; nothing asserts on speed.
 import csv
 import datetime as dt
 import json
-import os
 import subprocess
 import sys
 import threading
@@ -34,6 +33,7 @@ from tests.integration.processes import (
     Worker,
     closed,
     commit_at_end,
+    lens_env,
     line,
     wait_for,
 )
@@ -82,9 +82,8 @@ class DriftWorld:
 
 
 def lens_command(*args: str, run_dir: Path) -> str:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("LENS_")}
     done = subprocess.run(
-        [sys.executable, "-m", "lens.cli.main", *args], env={**env, "LENS_RUN_DIR": str(run_dir)},
+        [sys.executable, "-m", "lens.cli.main", *args], env=lens_env(LENS_RUN_DIR=str(run_dir)),
         capture_output=True, text=True, timeout=600,
     )
     assert done.returncode == 0, f"lens {' '.join(args)}:\n{done.stdout[-3000:]}\n{done.stderr[-3000:]}"

@@ -1,11 +1,11 @@
 """`lens demo` (what `make demo` runs): the whole pipeline end to end on a broker it starts."""
 
-import os
 import re
 import subprocess
 import sys
 
 from tests.conftest import free_port
+from tests.integration.processes import lens_env
 
 
 def _summary_number(stdout: str, label: str) -> int:
@@ -15,8 +15,7 @@ def _summary_number(stdout: str, label: str) -> int:
 
 
 def test_demo_builds_runs_the_pipeline_summarizes_and_stops(tmp_path):
-    env = {k: v for k, v in os.environ.items() if not k.startswith("LENS_")}
-    env.update(
+    env = lens_env(
         LENS_RUN_DIR=str(tmp_path),
         LENS_KAFKA_PORT=str(free_port()),
         LENS_KAFKA_CONTROLLER_PORT=str(free_port()),
@@ -53,8 +52,7 @@ def test_demo_builds_runs_the_pipeline_summarizes_and_stops(tmp_path):
 
 
 def test_stack_up_status_down(tmp_path):
-    env = {k: v for k, v in os.environ.items() if not k.startswith("LENS_")}
-    env.update(LENS_RUN_DIR=str(tmp_path))
+    env = lens_env(LENS_RUN_DIR=str(tmp_path))
     ports = ["--kafka-port", str(free_port()), "--kafka-controller-port", str(free_port())]
 
     def lens(*args):

@@ -7,7 +7,6 @@ show. Every wait is a poll loop with a deadline; nothing asserts on speed.
 
 import datetime as dt
 import json
-import os
 import subprocess
 import sys
 import urllib.error
@@ -20,7 +19,7 @@ from confluent_kafka import Producer
 from lens import v1
 from lens.stream.event_time import from_datetime, to_timestamp
 from lens.topics import INVENTORY_RESUPPLIES, POS_TRANSACTIONS, PREDICTIONS
-from tests.integration.processes import Worker, closed, line, wait_for
+from tests.integration.processes import Worker, closed, lens_env, line, wait_for
 
 
 @pytest.fixture(scope="module")
@@ -118,8 +117,7 @@ def test_backfill_loads_history_as_backfilled_sessions(worker, kafka_bootstrap, 
         f"{customer}-{day},{customer},{product},{(start + dt.timedelta(days=day)).isoformat()},2,1,S9\n"
         for day, product in ((0, "milk"), (0, "tea"), (4, "milk"), (8, "jam"))
     ))
-    env = {k: v for k, v in os.environ.items() if not k.startswith("LENS_")}
-    env.update(LENS_KAFKA_BOOTSTRAP=kafka_bootstrap, LENS_RUN_DIR=str(tmp_path))
+    env = lens_env(LENS_KAFKA_BOOTSTRAP=kafka_bootstrap, LENS_RUN_DIR=str(tmp_path))
     done = subprocess.run(
         [sys.executable, "-m", "lens.cli.main", "backfill", "--data", str(data), "--no-progress"],
         env=env, capture_output=True, text=True, timeout=300,

@@ -147,10 +147,9 @@ def test_the_funnel_worker_runs_over_sasl_and_never_logs_the_password(kafka, sas
     """`lens worker funnel` configured only through LENS_* variables: Faust (aiokafka) and the
     worker's admin client authenticate, a basket becomes a session, and the password appears in
     neither the worker's nor the broker's log."""
-    from tests.integration.processes import worker_command
+    from tests.integration.processes import lens_env, worker_command
 
-    env = {k: v for k, v in os.environ.items() if not k.startswith("LENS_")}
-    env.update(SECURITY_ENV, LENS_KAFKA_BOOTSTRAP=kafka.bootstrap, LENS_RUN_DIR=str(tmp_path))
+    env = lens_env(**SECURITY_ENV, LENS_KAFKA_BOOTSTRAP=kafka.bootstrap, LENS_RUN_DIR=str(tmp_path))
     log_path = tmp_path / "worker.log"
     app_id = f"lens-funnel-sasl-{uuid.uuid4().hex[:8]}"
     with log_path.open("wb") as log:
