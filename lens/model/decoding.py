@@ -1,4 +1,5 @@
-"""In-graph decoding of the next basket: greedy and beam search, fixed-length (unrolled) loops.
+"""In-graph decoding of the next basket: greedy and beam search, each a tf.while_loop that ends
+when every basket of the batch has ended (or after ``max_items`` steps).
 
 Both never repeat an item (emitted classes are masked), never emit OOV (class 1), emit at least one
 item (end-of-basket is masked at the first step), and stop at end-of-basket or after ``max_items``.
@@ -27,12 +28,11 @@ __all__ = ["beam_search", "decode", "greedy_decode"]
 _NEG = -1e9
 
 
-def _step_mask(num_classes: int, step: int):
-    """[C] additive mask: OOV always, end-of-basket at the first step."""
-    mask = tf.one_hot(1, num_classes, on_value=_NEG, off_value=0.0)
-    if step == 0:
-        mask += tf.one_hot(0, num_classes, on_value=_NEG, off_value=0.0)
-    return mask
+def _step_mask(num_classes: int, step):
+    """[C] additive mask: OOV always, end-of-basket at the first step (``step`` a scalar tensor)."""
+    oov = tf.one_hot(1, num_classes, on_value=_NEG, off_value=0.0)
+    end = tf.one_hot(0, num_classes, on_value=_NEG, off_value=0.0)
+    return oov + tf.where(tf.equal(step, 0), end, tf.zeros_like(end))
 
 
 def _repeat_inputs(model, history):
@@ -44,34 +44,62 @@ def _repeat_inputs(model, history):
     return history, model.class_embeddings()
 
 
+def _put(columns, step, value, max_items: int):
+    """columns [..., D'] with ``value`` [...] written at position ``step`` (zeros elsewhere)."""
+    column = tf.one_hot(step, max_items, dtype=columns.dtype)
+    return columns + value[..., None] * column
+
+
+def _until_all_ended(body, loop_vars, max_items: int):
+    """Run ``body`` while a basket is still open, at most ``max_items`` steps; loop_vars[0] is the
+    step and loop_vars[1] the [B] or [B, W] open flags. Ended baskets only add zeros, so stopping
+    when none is open gives the outputs of running all ``max_items`` steps."""
+    return tf.while_loop(
+        lambda step, active, *_: tf.reduce_any(active),
+        body,
+        loop_vars,
+        maximum_iterations=max_items,
+    )
+
+
 def greedy_decode(model, encoding, max_items: int, ranking_size: int, history=None) -> dict:
     """encoding [B, H], history [B, C] or None -> decoded baskets (see the module docstring)."""
     nsd, embed = model.nsd, model.item_embedding
     history, class_embeddings = _repeat_inputs(model, history)
     num_classes = nsd.num_classes
     batch = tf.shape(encoding)[0]
-    states = nsd.initial_states(encoding)
-    token = tf.zeros([batch], tf.int32)
-    emitted = tf.zeros([batch, num_classes])  # 1 where already in the basket
-    active = tf.ones([batch], tf.bool)
-    best = tf.zeros([batch, num_classes])  # running max probability per class
-    items, scores, quantities = [], [], []
-    for step in range(max_items):
+
+    def step_body(step, active, token, states, emitted, best, items, scores, quantities):
         logits, output, states = nsd.step(
             encoding, embed(token), states, history, class_embeddings
         )  # [B, C]
         logits = logits + _step_mask(num_classes, step) + emitted * _NEG
         probs = tf.nn.softmax(logits)  # [B, C]
-        token = tf.argmax(probs, axis=-1, output_type=tf.int32)
-        token = tf.where(active, token, 0)
+        token = tf.where(active, tf.argmax(probs, axis=-1, output_type=tf.int32), 0)
         best = tf.where(active[:, None], tf.maximum(best, probs), best)
         active = active & (token > 0)
         score = tf.gather(probs, token, batch_dims=1)
         qty = tf.math.expm1(tf.nn.relu(nsd.quantity(output, embed(token))))
-        items.append(token)
-        scores.append(tf.where(active, score, 0.0))
-        quantities.append(tf.where(active, qty, 0.0))
-        emitted = tf.maximum(emitted, tf.one_hot(token, num_classes))
+        return (
+            step + 1, active, token, states,
+            tf.maximum(emitted, tf.one_hot(token, num_classes)),
+            best,
+            _put(items, step, token, max_items),
+            _put(scores, step, tf.where(active, score, 0.0), max_items),
+            _put(quantities, step, tf.where(active, qty, 0.0), max_items),
+        )
+
+    _, _, _, _, _, best, items, scores, quantities = _until_all_ended(step_body, (
+        tf.constant(0),
+        tf.ones([batch], tf.bool),
+        tf.zeros([batch], tf.int32),
+        nsd.initial_states(encoding),
+        tf.zeros([batch, num_classes]),  # 1 where already in the basket
+        tf.zeros([batch, num_classes]),  # running max probability per class
+        tf.zeros([batch, max_items], tf.int32),
+        tf.zeros([batch, max_items]),
+        tf.zeros([batch, max_items]),
+    ), max_items)
     return _finish(items, scores, quantities, best, ranking_size)
 
 
@@ -85,23 +113,13 @@ def beam_search(
     history, class_embeddings = _repeat_inputs(model, history)
     num_classes, width = nsd.num_classes, beam_width
     batch = tf.shape(encoding)[0]
-    flat = lambda x: tf.reshape(x, tf.concat([[batch * width], tf.shape(x)[2:]], 0))  # noqa: E731
     enc = tf.repeat(encoding, width, axis=0)  # [B*W, H]
     if history is not None:
         history = tf.repeat(history, width, axis=0)  # [B*W, C]
-    states = nsd.initial_states(enc)
-    token = tf.zeros([batch, width], tf.int32)
-    beam_score = tf.tile(
-        tf.concat([[0.0], tf.fill([width - 1], _NEG)], 0)[None, :], [batch, 1]
-    )  # [B, W]: only beam 0 is alive at first
-    emitted = tf.zeros([batch, width, num_classes])
-    active = tf.ones([batch, width], tf.bool)
-    best = tf.zeros([batch, width, num_classes])
-    items = tf.zeros([batch, width, 0], tf.int32)
-    scores = tf.zeros([batch, width, 0])
-    quantities = tf.zeros([batch, width, 0])
     stay = tf.one_hot(0, num_classes, on_value=0.0, off_value=_NEG)  # a finished beam stays
-    for step in range(max_items):
+
+    def step_body(step, active, token, states, beam_score, emitted, best, items, scores,
+                  quantities):
         logits, output, states = nsd.step(
             enc, embed(tf.reshape(token, [-1])), states, history, class_embeddings
         )
@@ -126,27 +144,43 @@ def beam_search(
         score = tf.gather(probs, token, batch_dims=2)
         qty = tf.math.expm1(tf.nn.relu(nsd.quantity(output, embed(tf.reshape(token, [-1])))))
         qty = tf.reshape(qty, [batch, width])
-        items = tf.concat([items, token[:, :, None]], axis=2)
-        scores = tf.concat([scores, tf.where(active, score, 0.0)[:, :, None]], axis=2)
-        quantities = tf.concat([quantities, tf.where(active, qty, 0.0)[:, :, None]], axis=2)
-        emitted = tf.maximum(emitted, tf.one_hot(token, num_classes))
+        return (
+            step + 1, active, token, states, beam_score,
+            tf.maximum(emitted, tf.one_hot(token, num_classes)),
+            best,
+            _put(items, step, token, max_items),
+            _put(scores, step, tf.where(active, score, 0.0), max_items),
+            _put(quantities, step, tf.where(active, qty, 0.0), max_items),
+        )
+
+    _, _, _, _, beam_score, _, best, items, scores, quantities = _until_all_ended(step_body, (
+        tf.constant(0),
+        tf.ones([batch, width], tf.bool),
+        tf.zeros([batch, width], tf.int32),
+        nsd.initial_states(enc),
+        # Only beam 0 is alive at first.
+        tf.tile(tf.concat([[0.0], tf.fill([width - 1], _NEG)], 0)[None, :], [batch, 1]),
+        tf.zeros([batch, width, num_classes]),
+        tf.zeros([batch, width, num_classes]),
+        tf.zeros([batch, width, max_items], tf.int32),
+        tf.zeros([batch, width, max_items]),
+        tf.zeros([batch, width, max_items]),
+    ), max_items)
     choice = tf.argmax(beam_score, axis=1, output_type=tf.int32)  # [B]
     pick = lambda x: tf.gather(x, choice, batch_dims=1)  # noqa: E731
-    items, scores, quantities, best = pick(items), pick(scores), pick(quantities), pick(best)
-    return _finish(tf.unstack(items, max_items, axis=1), tf.unstack(scores, max_items, axis=1),
-                   tf.unstack(quantities, max_items, axis=1), best, ranking_size)
+    return _finish(pick(items), pick(scores), pick(quantities), pick(best), ranking_size)
 
 
 def _finish(items, scores, quantities, best, ranking_size: int) -> dict:
-    items = tf.stack(items, axis=1)  # [B, D']
+    """items, scores, quantities [B, D'], best [B, C] -> the outputs of the module docstring."""
     # Classes 0 (end-of-basket) and 1 (OOV) never rank.
     num_classes = tf.shape(best)[1]
     best = best + tf.concat([tf.fill([2], -1.0), tf.zeros([num_classes - 2])], 0)[None, :]
     ranking_scores, ranking = tf.math.top_k(best, k=ranking_size)
     return {
         "items": items,
-        "scores": tf.stack(scores, axis=1),
-        "quantities": tf.stack(quantities, axis=1),
+        "scores": scores,
+        "quantities": quantities,
         "sizes": tf.reduce_sum(tf.cast(items > 0, tf.int32), axis=1),
         "ranking": ranking,
         "ranking_scores": tf.maximum(ranking_scores, 0.0),

@@ -60,3 +60,14 @@ def test_decoding_never_repeats_nor_emits_oov(model, encoding, beam_width):
     ranking = out["ranking"].numpy()
     assert not np.isin(ranking, [0, 1]).any()
     assert all(len(set(row)) == len(row) for row in ranking.tolist())
+
+
+@pytest.mark.parametrize("beam_width", [1, 3])
+def test_decoding_loop_ends_when_every_basket_has_ended(model, encoding, beam_width, monkeypatch):
+    # Every basket is [A, B, end]: three decoder steps, not max_items = 8.
+    force_bias(model, {A: 10.0, B: 9.0, 0: 8.0})
+    step, calls = model.nsd.step, []
+    monkeypatch.setattr(model.nsd, "step", lambda *a, **k: calls.append(1) or step(*a, **k))
+    out = decode(model, encoding, max_items=8, ranking_size=4, beam_width=beam_width)
+    assert len(calls) == 3
+    assert out["items"].numpy().tolist() == [[A, B, 0, 0, 0, 0, 0, 0]] * 4
