@@ -214,12 +214,15 @@ def train_lens(
     manager = None
     if out_dir is not None:
         out_dir = Path(out_dir)
-        trained.save(out_dir)  # metadata now; weights again whenever validation improves
         checkpoint = tf.train.Checkpoint(model=model, optimizer=trainer.optimizer, epoch=epoch_var)
         manager = tf.train.CheckpointManager(
             checkpoint, str(out_dir / "checkpoints"), max_to_keep=2
         )
-        if manager.latest_checkpoint:
+        if not manager.latest_checkpoint:
+            # Metadata now; the weights again whenever validation improves. Not on a resume: the
+            # run directory's weights are then its best ones, which this fresh model is not.
+            trained.save(out_dir)
+        else:
             checkpoint.restore(manager.latest_checkpoint)
             history_path = out_dir / "history.json"
             if history_path.is_file():

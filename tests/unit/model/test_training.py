@@ -62,6 +62,19 @@ def test_train_lens_writes_a_run_directory_and_resumes(funnels, config, tmp_path
     assert json.loads((tmp_path / "history.json").read_text())["history"][-1]["epoch"] == 3
 
 
+def test_a_resumed_run_keeps_the_best_weights_of_the_run_before(funnels, config, tmp_path):
+    from lens.model.trained_lens import TrainedLens
+
+    training = TrainingConfig(epochs=1, batch_size=4, compiled=False)
+    trained, _ = train_lens(funnels, config, training, tmp_path)
+    # The run is complete: a rerun trains nothing and must return, and leave, the same model.
+    resumed, report = train_lens(funnels, config, training, tmp_path)
+    assert len(report.history) == 1
+    for model in (resumed.model, TrainedLens.load(tmp_path).model):
+        for a, b in zip(trained.model.weights, model.weights, strict=True):
+            np.testing.assert_allclose(a.numpy(), b.numpy())
+
+
 def test_trained_lens_loads_the_best_weights(funnels, config, tmp_path):
     from lens.model.trained_lens import TrainedLens
 
