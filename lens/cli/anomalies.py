@@ -5,6 +5,9 @@ import math
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from lens.cli.history_file import add_history_arguments, load_history
+from lens.cli.models import add_model_argument
+from lens.cli.rows import add_out_argument
 from lens.errors import ConfigError
 from lens.settings import LensSettings
 
@@ -48,7 +51,7 @@ EPILOG = """\
 output columns: customer_id, distance (dA of the last session), level (empty for a short
 history), cluster, score (dB; empty without a level or while the cluster has fewer than
 --min-history other customers with one), alert, predicted,
-observed (product ids)
+observed (product ids); rows come highest dB first
 
 examples:
   lens anomalies --data data/synth/transactions.csv --model runs/lens
@@ -65,10 +68,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         epilog=EPILOG,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    parser.add_argument("--data", type=Path, required=True, metavar="PATH",
-                        help="purchase history (.csv or .zip, minimal schema or Ta-Feng)")
-    parser.add_argument("--model", required=True,
-                        help="trained run directory, LENS architecture or baseline name")
+    add_history_arguments(parser)
+    add_model_argument(parser)
     parser.add_argument("--clusters", dest="cluster_model", type=Path, default=None,
                         metavar="FILE",
                         help="behaviour clusters (lens.anomaly.ClusterModel file, env "
@@ -87,11 +88,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--min-sessions", type=int, default=None, metavar="N",
                         help="sessions a prediction must have seen for the next session to be "
                         f"scored (default {_DEFAULT_MIN_SESSIONS}, as the worker)")
-    parser.add_argument("--out", type=Path, default=None, metavar="FILE",
-                        help="write every customer's row to FILE (.csv or .jsonl); default: "
-                        f"print the {SHOWN} highest dB")
-    parser.add_argument("--skip-bad", action="store_true",
-                        help="skip bad data rows (counted) instead of failing")
+    add_out_argument(parser, SHOWN)
     parser.set_defaults(handler=run)
 
 
@@ -130,8 +127,7 @@ def run(args: argparse.Namespace, settings: LensSettings) -> int:
         split_last_sessions,
     )
     from lens.cli.models import resolve_model
-    from lens.cli.rows import check_out_path, format_table, write_rows
-    from lens.data.loaders import load_funnels
+    from lens.cli.rows import check_out_path, show_or_write
 
     check_out_path(args.out)
     if args.k is not None and args.k < 1:
@@ -156,9 +152,7 @@ def run(args: argparse.Namespace, settings: LensSettings) -> int:
         novelty_window=settings.anomaly_novelty_window,
         established=settings.anomaly_established,
     )
-    loaded = load_funnels(args.data, skip_bad=args.skip_bad)
-    if loaded.rows_skipped:
-        print(f"left out {loaded.rows_skipped} bad rows: {dict(loaded.skipped)}")
+    loaded = load_history(args.data, args.skip_bad)
     split = split_last_sessions(loaded.funnels, min_sessions=config.min_sessions)
     observations = funnel_observations(split, model, embed=embed, config=config)
     result = detect_anomalies(observations, clusters=clusters, k=args.k, config=config)
@@ -172,11 +166,7 @@ def run(args: argparse.Namespace, settings: LensSettings) -> int:
     )
     if args.save_clusters is not None:
         print(f"wrote clusters to {result.model.save(args.save_clusters)}")
-    if args.out is not None:
-        write_rows(rows, COLUMNS, args.out)
-        print(f"wrote {len(rows):,} rows to {args.out}")
-    else:
-        print(format_table(rows[:SHOWN], COLUMNS))
+    show_or_write(rows, COLUMNS, args.out, SHOWN)
     return 0
 
 

@@ -1,9 +1,9 @@
 """``lens backfill``: load customers' history into the funnel state of a new deployment."""
 
 import argparse
-from pathlib import Path
 from typing import Any
 
+from lens.cli.history_file import add_history_arguments, load_history
 from lens.settings import LensSettings
 
 __all__ = ["MarkedProducer", "register", "run"]
@@ -31,10 +31,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         epilog="example:\n  lens backfill --data history/transactions.csv",
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    parser.add_argument("--data", type=Path, required=True, metavar="PATH",
-                        help="purchase history (.csv or .zip, minimal schema or Ta-Feng)")
-    parser.add_argument("--skip-bad", action="store_true",
-                        help="leave out bad rows (counted) instead of stopping")
+    add_history_arguments(parser)
     parser.add_argument("--no-progress", action="store_true", help="no progress bar")
     parser.set_defaults(handler=run)
 
@@ -59,14 +56,11 @@ class MarkedProducer:
 
 
 def run(args: argparse.Namespace, settings: LensSettings) -> int:
-    from lens.data.loaders import load_funnels
     from services.kafka import KafkaConnection, wait_until_ready
     from services.pos import PosPublisher, baskets_in_time_order, replay
     from services.pos.publisher import pos_producer
 
-    loaded = load_funnels(args.data, skip_bad=args.skip_bad)
-    if loaded.rows_skipped:
-        print(f"left out {loaded.rows_skipped} bad rows: {dict(loaded.skipped)}")
+    loaded = load_history(args.data, args.skip_bad)
     baskets = baskets_in_time_order(loaded.funnels)
     kafka = KafkaConnection.from_settings(settings)
     wait_until_ready(kafka, timeout_s=min(settings.kafka_start_timeout_s, 30.0))

@@ -2,6 +2,7 @@
 
 import argparse
 
+from lens.cli.history_file import add_history_arguments
 from lens.settings import LensSettings
 
 __all__ = ["register", "run"]
@@ -22,7 +23,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         formatter_class=argparse.ArgumentDefaultsHelpFormatter,
     )
     add = parser.add_argument
-    add("--data", required=True, help="history file: minimal-schema CSV or Ta-Feng, plain or zipped")
+    add_history_arguments(parser)
     add("--protocol", default="paper", choices=("paper", "nbr"),
         help="evaluation protocol whose train funnels are used (as in lens train)")
     add("--seed", type=int, default=0, help="split seed (as in lens train) and training seed")
@@ -32,7 +33,6 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     add("--negatives", type=int, default=5, help="noise products per pair")
     add("--out", required=True, help="the .npy file to write")
     add("--no-progress", action="store_true", help="no progress bar")
-    add("--skip-bad", action="store_true", help="skip unreadable rows of --data")
     parser.set_defaults(handler=run)
 
 

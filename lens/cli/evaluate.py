@@ -4,6 +4,8 @@ import argparse
 import json
 from pathlib import Path
 
+from lens.cli.history_file import add_history_arguments, load_history
+from lens.cli.models import add_model_argument
 from lens.settings import LensSettings
 
 __all__ = ["PROTOCOL_NAMES", "register", "run"]
@@ -23,28 +25,24 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "predicts the valid or test customers and prints Recall/NDCG/PHR@10,20 (overall, repeat "
         "and explore items) and the paper's basket recall/precision/F1.",
     )
-    parser.add_argument("--data", type=Path, required=True, help="purchases file (.csv or .zip)")
+    add_history_arguments(parser)
     parser.add_argument("--protocol", choices=PROTOCOL_NAMES, required=True, help="how to split")
-    parser.add_argument("--model", required=True, help="model name, e.g. personal-top")
+    add_model_argument(parser)
     parser.add_argument("--seed", type=int, default=0, help="split seed (default 0)")
     parser.add_argument(
         "--split", choices=("valid", "test"), default="test", help="cases to score (default test)"
     )
     parser.add_argument("--out", type=Path, default=None, help="also write the result as JSON")
-    parser.add_argument(
-        "--skip-bad", action="store_true", help="skip bad data rows (counted) instead of failing"
-    )
     parser.set_defaults(handler=run)
 
 
 def run(args: argparse.Namespace, settings: LensSettings) -> int:
     from lens.cli.models import resolve_model
-    from lens.data.loaders import load_funnels
     from lens.evaluation.evaluator import evaluate
     from lens.evaluation.protocols import make_split
 
     model = resolve_model(args.model)  # before loading: a typo should not cost a data load
-    loaded = load_funnels(args.data, skip_bad=args.skip_bad)
+    loaded = load_history(args.data, args.skip_bad)
     split = make_split(loaded.funnels, args.protocol, seed=args.seed)
     result = evaluate(model, split, split_name=args.split)
     print(result.table())

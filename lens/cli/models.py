@@ -5,6 +5,7 @@ architecture name (``lens1000``, ``lens2000``, ...: trained inside ``fit``), or 
 trained LENS run (``lens train --out DIR``: ``fit`` keeps it as it is).
 """
 
+import argparse
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -13,7 +14,15 @@ from lens.errors import ConfigError
 if TYPE_CHECKING:  # lens.baselines imports xgboost: keep it out of `lens --help`
     from lens.baselines.recommender import Recommender
 
-__all__ = ["resolve_model"]
+__all__ = ["add_model_argument", "resolve_model"]
+
+
+def add_model_argument(parser: argparse.ArgumentParser) -> None:
+    """--model NAME, for the commands that hand it to ``resolve_model``."""
+    parser.add_argument(
+        "--model", required=True,
+        help="trained run directory, LENS architecture or baseline name (e.g. personal-top)",
+    )
 
 
 def resolve_model(name: str) -> "Recommender":

@@ -7,6 +7,7 @@ import datetime as dt
 import tempfile
 import uuid
 
+from lens.cli.history_file import add_history_arguments, load_history
 from lens.errors import ConfigError
 from lens.settings import LensSettings
 
@@ -29,16 +30,13 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         description="Replay a purchase history file (the paper's minimal CSV schema or a "
         "Ta-Feng export, plain or zipped) in timestamp order, keeping each basket's own time.",
     )
-    replay.add_argument("--data", required=True, metavar="PATH", help="history file (.csv or .zip)")
+    add_history_arguments(replay)
     replay.add_argument(
         "--speed", default="max", metavar="X",
         help="replay X times faster than event time (e.g. 3600: an hour per second); "
         "0 or 'max' = as fast as the broker takes them (default max)",
     )
     replay.add_argument("--baskets", type=int, default=None, metavar="N", help="stop after N baskets")
-    replay.add_argument(
-        "--skip-bad", action="store_true", help="leave out bad rows (counted) instead of stopping"
-    )
     _common(replay)
     replay.set_defaults(handler=_replay)
 
@@ -87,14 +85,11 @@ def _check_count(name: str, value: int | None) -> None:
 
 
 def _replay(args: argparse.Namespace, settings: LensSettings) -> int:
-    from lens.data.loaders import load_funnels
     from services.pos import baskets_in_time_order, parse_speed
 
     speed = parse_speed(args.speed)
     _check_count("--baskets", args.baskets)
-    loaded = load_funnels(args.data, skip_bad=args.skip_bad)
-    if loaded.rows_skipped:
-        print(f"left out {loaded.rows_skipped} bad rows: {dict(loaded.skipped)}")
+    loaded = load_history(args.data, args.skip_bad)
     baskets = baskets_in_time_order(loaded.funnels)[: args.baskets]
     return _publish(settings, baskets, speed=speed, restamp=False, duration_s=None, args=args)
 

@@ -18,6 +18,8 @@ from typing import TYPE_CHECKING, Any
 
 from lens.cli.evaluate import PROTOCOL_NAMES
 from lens.cli.history import add_store_argument
+from lens.cli.history_file import DATA_HELP, add_skip_bad_argument, load_history
+from lens.cli.models import add_model_argument
 from lens.errors import ConfigError, DataError
 from lens.settings import LensSettings
 
@@ -40,12 +42,10 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "from a protocol's evaluation cases (--data/--protocol/--split, the cases `lens eval` "
         "scores).",
     )
-    parser.add_argument("--model", required=True, help="model name, e.g. personal-top")
+    add_model_argument(parser)
     parser.add_argument("--out", type=Path, required=True, help="where to write the JSON lines")
     parser.add_argument("--k", type=int, default=20, help="ranking length asked for (default 20)")
-    parser.add_argument(
-        "--skip-bad", action="store_true", help="skip bad data rows (counted) instead of failing"
-    )
+    add_skip_bad_argument(parser)  # for --history and --data alike
     listed = parser.add_argument_group("customers from a list")
     listed.add_argument("--history", type=Path, help="purchases to fit on and predict from")
     listed.add_argument("--customers", type=Path, help="customer ids to predict, one per line")
@@ -56,7 +56,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     )
     add_store_argument(active)
     protocol = parser.add_argument_group("customers from an evaluation protocol")
-    protocol.add_argument("--data", type=Path, help="purchases file (.csv or .zip)")
+    protocol.add_argument("--data", type=Path, metavar="PATH", help=DATA_HELP)
     protocol.add_argument("--protocol", choices=PROTOCOL_NAMES, help="how to split")
     protocol.add_argument("--seed", type=int, default=0, help="split seed (default 0)")
     protocol.add_argument(
@@ -67,7 +67,6 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 def run(args: argparse.Namespace, settings: LensSettings) -> int:
     from lens.cli.models import resolve_model
-    from lens.data.loaders import load_funnels
     from lens.evaluation.evaluator import predict_all
     from lens.evaluation.protocols import make_split
 
@@ -85,7 +84,7 @@ def run(args: argparse.Namespace, settings: LensSettings) -> int:
         train = _store_funnels(settings)
         histories = {c: tuple(train[c]) for c in _active_customers(settings, args.active)}
     elif by_list:
-        funnels = load_funnels(args.history, skip_bad=args.skip_bad).funnels
+        funnels = load_history(args.history, args.skip_bad).funnels
         customers = read_customers(args.customers)
         unknown = [c for c in customers if c not in funnels]
         if unknown:
@@ -101,8 +100,8 @@ def run(args: argparse.Namespace, settings: LensSettings) -> int:
         train = funnels
         histories = {c: tuple(funnels.get(c, ())) for c in customers}
     else:
-        loaded = load_funnels(args.data, skip_bad=args.skip_bad)
-        split = make_split(loaded.funnels, args.protocol, seed=args.seed)
+        funnels = load_history(args.data, args.skip_bad).funnels
+        split = make_split(funnels, args.protocol, seed=args.seed)
         train = split.train
         histories = {c: case.history for c, case in split.cases(args.split).items()}
     model.fit(train)

@@ -5,15 +5,14 @@ import argparse
 import logging
 from pathlib import Path
 
+from lens.cli.history_file import load_history
 from lens.cli.segments import (
     add_customer_options,
     add_model_and_data,
     add_product_options,
-    customer_segments_from,
-    load_data,
     load_run,
     log_progress,
-    product_segments_from,
+    segments_for,
 )
 from lens.settings import LensSettings
 
@@ -69,33 +68,17 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 def run(args: argparse.Namespace, settings: LensSettings) -> int:
     from lens.anomaly import AnomalyConfig
     from lens.report import InsightReport, customer_anomalies, stockout_risk
-    from lens.segments import FunnelReader, profile_segments
+    from lens.segments import FunnelReader
     from lens.stockout import StockoutConfig
     from services.pos import read_resupplies
 
     # A bad plan fails before minutes of model work.
     resupplies = list(read_resupplies(args.resupply)) if args.resupply is not None else None
     trained = load_run(args.model)
-    funnels = load_data(args)
-    products = product_segments_from(
-        trained,
-        funnels,
-        args.data,
-        k=args.product_k,
-        k_range=args.product_k_range,
-        items=args.product_items,
-        seed=args.seed,
-    )
+    funnels = load_history(args.data, args.skip_bad).funnels
     reader = FunnelReader(trained)
-    customers = customer_segments_from(
-        reader,
-        funnels,
-        k=args.k,
-        k_range=args.k_range,
-        clusters=settings.cluster_model,
-        seed=args.seed,
-    )
-    profile = profile_segments(funnels, customers, products.segments)
+    segments = segments_for(args, settings, reader, funnels)
+    products, customers = segments.products, segments.customers
     log.info("scoring behaviour anomalies (the model reads each customer's earlier baskets)")
     min_history = settings.anomaly_min_history
     anomalies = customer_anomalies(
@@ -126,7 +109,7 @@ def run(args: argparse.Namespace, settings: LensSettings) -> int:
         product_members=products.members,
         purity=products.purity,
         customers=customers,
-        profile=profile,
+        profile=segments.profile,
         anomalies=anomalies,
         risk=risk,
         context=[f"model: {args.model}", f"data: {args.data}"]

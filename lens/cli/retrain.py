@@ -6,6 +6,7 @@ import datetime as dt
 from pathlib import Path
 
 from lens.cli.history import add_store_argument
+from lens.cli.history_file import DATA_HELP, add_history_arguments, load_history
 from lens.settings import LensSettings
 
 __all__ = ["register", "run"]
@@ -32,8 +33,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     )
     add = parser.add_argument
     add_store_argument(parser)
-    add("--data", type=Path, default=None,
-        help="a history file (minimal CSV or Ta-Feng) instead of the history store")
+    add_history_arguments(parser, required=False,
+                          data_help=f"{DATA_HELP} instead of the history store")
     add("--since", type=float, default=90.0, metavar="DAYS",
         help="train on the last DAYS days before the newest basket")
     add("--eval-days", type=float, default=7.0, metavar="DAYS",
@@ -56,7 +57,6 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         help="challenger's run directory (rerun with the same --out to resume); default "
         "<run dir>/retrain/<UTC time>")
     add("--eager", action="store_true", help="run training steps eagerly (tiny data, debugging)")
-    add("--skip-bad", action="store_true", help="skip unreadable rows of --data")
     parser.set_defaults(handler=run)
 
 
@@ -84,7 +84,7 @@ def run(args: argparse.Namespace, settings: LensSettings) -> int:
     stamp = dt.datetime.now(dt.timezone.utc).strftime("%Y%m%dT%H%M%SZ")
     out = args.out or settings.run_dir / "retrain" / stamp
     if args.data:
-        source, funnels = str(args.data), load_funnels(args.data, skip_bad=args.skip_bad).funnels
+        source, funnels = str(args.data), load_history(args.data, args.skip_bad).funnels
     else:
         from lens.cli.history import open_store
 

@@ -1,6 +1,7 @@
 """Result rows of the batch commands (``lens anomalies``, ``lens stockouts``): a table on the
 terminal, or every row to a file whose suffix picks the format (.csv, .jsonl)."""
 
+import argparse
 import csv
 import json
 from collections.abc import Sequence
@@ -9,9 +10,18 @@ from typing import Any
 
 from lens.errors import ConfigError, DataError
 
-__all__ = ["FORMATS", "check_out_path", "format_table", "write_rows"]
+__all__ = [
+    "FORMATS", "add_out_argument", "check_out_path", "format_table", "show_or_write", "write_rows"
+]
 
 FORMATS = (".csv", ".jsonl")
+
+
+def add_out_argument(parser: argparse.ArgumentParser, shown: int) -> None:
+    parser.add_argument(
+        "--out", type=Path, default=None, metavar="FILE",
+        help=f"write every row to FILE ({' or '.join(FORMATS)}); default: print the first {shown}",
+    )
 
 
 def check_out_path(path: Path | None) -> None:
@@ -57,3 +67,14 @@ def format_table(rows: Sequence[dict[str, Any]], columns: Sequence[str]) -> str:
     lines = ["  ".join(c.ljust(w) for c, w in zip(columns, widths, strict=True))]
     lines += ["  ".join(v.ljust(w) for v, w in zip(r, widths, strict=True)) for r in cells]
     return "\n".join(line.rstrip() for line in lines)
+
+
+def show_or_write(
+    rows: Sequence[dict[str, Any]], columns: Sequence[str], out: Path | None, shown: int
+) -> None:
+    """Every row to ``out`` (the --out of add_out_argument), or the first ``shown`` as a table."""
+    if out is not None:
+        write_rows(rows, columns, out)
+        print(f"wrote {len(rows):,} rows to {out}")
+    elif rows:
+        print(format_table(rows[:shown], columns))

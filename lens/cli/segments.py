@@ -1,7 +1,7 @@
 """``lens segments products|customers``: need-based product segments and behavioural customer
 segments from a trained LENS run, printed and written as CSV/JSON.
 
-The helpers below (options, loading, fitting) are shared with ``lens report``, so the
+The options, the run loading and ``segments_for`` are shared with ``lens report``, so the
 report shows exactly the segments these commands print.
 """
 
@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from lens.cli.history_file import add_history_arguments, load_history
 from lens.errors import ConfigError
 from lens.settings import LensSettings
 
@@ -24,16 +25,17 @@ if TYPE_CHECKING:  # numpy/pandas/TensorFlow stay out of `lens --help`
 
 __all__ = [
     "ProductResult",
+    "Segmentation",
     "add_model_and_data",
     "add_product_options",
     "add_customer_options",
     "customer_segments_from",
-    "load_data",
     "load_run",
     "log_progress",
     "parse_k_range",
     "product_segments_from",
     "register",
+    "segments_for",
 ]
 
 log = logging.getLogger(__name__)
@@ -122,15 +124,7 @@ def add_model_and_data(parser: argparse.ArgumentParser) -> None:
         required=True,
         help="trained LENS run directory (lens train --out DIR)",
     )
-    parser.add_argument(
-        "--data",
-        type=Path,
-        required=True,
-        help="purchases file (minimal-schema CSV or Ta-Feng, plain or zipped)",
-    )
-    parser.add_argument(
-        "--skip-bad", action="store_true", help="skip bad data rows (counted) instead of failing"
-    )
+    add_history_arguments(parser)
     parser.add_argument(
         "--seed", type=int, default=0, help="k-means and control seed (default %(default)s)"
     )
@@ -223,12 +217,6 @@ def load_run(path: Path):
     return TrainedLens.load(path)
 
 
-def load_data(args: argparse.Namespace) -> "Funnels":
-    from lens.data.loaders import load_funnels
-
-    return load_funnels(args.data, skip_bad=args.skip_bad).funnels
-
-
 @dataclass(frozen=True)
 class ProductResult:
     """Product segments and their tables: ``summary`` (per segment), ``members`` (per product),
@@ -311,6 +299,45 @@ def customer_segments_from(
     )
 
 
+@dataclass(frozen=True)
+class Segmentation:
+    """What ``lens segments customers`` and ``lens report`` both show: the product segments, the
+    customer segments and one profile row per customer segment."""
+
+    products: ProductResult
+    customers: "CustomerSegments"
+    profile: "pd.DataFrame"
+
+
+def segments_for(
+    args: argparse.Namespace, settings: LensSettings, reader: "FunnelReader", funnels: "Funnels"
+) -> Segmentation:
+    """Product segments from the --product-* options, then customer segments (--k, --k-range,
+    --clusters) profiled with them. One function for both commands, so that the report shows
+    exactly the segments ``lens segments customers`` prints."""
+    from lens.segments import profile_segments
+
+    products = product_segments_from(
+        reader.trained,
+        funnels,
+        args.data,
+        k=args.product_k,
+        k_range=args.product_k_range,
+        items=args.product_items,
+        seed=args.seed,
+    )
+    customers = customer_segments_from(
+        reader,
+        funnels,
+        k=args.k,
+        k_range=args.k_range,
+        clusters=settings.cluster_model,
+        seed=args.seed,
+    )
+    profile = profile_segments(funnels, customers, products.segments)
+    return Segmentation(products, customers, profile)
+
+
 def log_progress(done: int, total: int) -> None:
     log.info("  %s / %s customers", f"{done:,}", f"{total:,}")
 
@@ -325,7 +352,7 @@ def run_products(args: argparse.Namespace, settings: LensSettings) -> int:
     trained = load_run(args.model)
     result = product_segments_from(
         trained,
-        load_data(args),
+        load_history(args.data, args.skip_bad).funnels,
         args.data,
         k=args.k,
         k_range=args.k_range,
@@ -362,35 +389,20 @@ def run_products(args: argparse.Namespace, settings: LensSettings) -> int:
 
 def run_customers(args: argparse.Namespace, settings: LensSettings) -> int:
     from lens.report import write_tables
-    from lens.segments import CUSTOMER_CLUSTERS_FILE, FunnelReader, SegmentMap, profile_segments
+    from lens.segments import CUSTOMER_CLUSTERS_FILE, FunnelReader, SegmentMap
 
     trained = load_run(args.model)
-    funnels = load_data(args)
-    products = product_segments_from(
-        trained,
-        funnels,
-        args.data,
-        k=args.product_k,
-        k_range=args.product_k_range,
-        items=args.product_items,
-        seed=args.seed,
-    )
-    customers = customer_segments_from(
-        FunnelReader(trained),
-        funnels,
-        k=args.k,
-        k_range=args.k_range,
-        clusters=settings.cluster_model,
-        seed=args.seed,
-    )
-    profile = profile_segments(funnels, customers, products.segments)
+    funnels = load_history(args.data, args.skip_bad).funnels
+    segments = segments_for(args, settings, FunnelReader(trained), funnels)
+    customers = segments.customers
     out = args.out or args.model / "segments"
     paths = write_tables(
-        out, {"customer_segments": profile, "customer_segment_members": customers.members()}
+        out,
+        {"customer_segments": segments.profile, "customer_segment_members": customers.members()},
     )
     SegmentMap(clusters=customers.model).save(out)
     paths.append(out / CUSTOMER_CLUSTERS_FILE)
-    print(_table_text(profile))
+    print(_table_text(segments.profile))
     print(f"\n{len(customers.readout.customers):,} customers in {customers.k} segments")
     print("wrote " + ", ".join(map(str, paths)))
     return 0

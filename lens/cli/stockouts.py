@@ -6,6 +6,9 @@ import datetime as dt
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from lens.cli.history_file import add_history_arguments, load_history
+from lens.cli.models import add_model_argument
+from lens.cli.rows import add_out_argument
 from lens.errors import ConfigError
 from lens.settings import LensSettings
 
@@ -55,10 +58,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         epilog=EPILOG,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    parser.add_argument("--data", type=Path, required=True, metavar="PATH",
-                        help="purchase history (.csv or .zip) with STORE_ID")
-    parser.add_argument("--model", required=True,
-                        help="trained run directory, LENS architecture or baseline name")
+    add_history_arguments(parser, data_help="purchase history (.csv or .zip) with STORE_ID")
+    add_model_argument(parser)
     parser.add_argument("--resupply", type=Path, required=True, metavar="PLAN",
                         help="resupply plan CSV: STORE_ID,PROD_ID,DAY,QUANTITY")
     parser.add_argument("--days", dest="stockout_days", type=int, default=None, metavar="N",
@@ -70,11 +71,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--as-of", type=_day, default=None, metavar="DAY",
                         help="use only the baskets before DAY (YYYY-MM-DD): the forecast as it "
                         "stood that morning, e.g. to check it against a plan that is history")
-    parser.add_argument("--out", type=Path, default=None, metavar="FILE",
-                        help=f"write every short cell to FILE (.csv or .jsonl); default: print "
-                        f"the first {SHOWN}")
-    parser.add_argument("--skip-bad", action="store_true",
-                        help="skip bad data rows (counted) instead of failing")
+    add_out_argument(parser, SHOWN)
     parser.set_defaults(handler=run)
 
 
@@ -88,8 +85,7 @@ def _day(text: str) -> str:
 def run(args: argparse.Namespace, settings: LensSettings) -> int:
     from lens import v1
     from lens.cli.models import resolve_model
-    from lens.cli.rows import check_out_path, format_table, write_rows
-    from lens.data.loaders import load_funnels
+    from lens.cli.rows import check_out_path, show_or_write
     from lens.stockout import DemandSource, StockoutConfig
     from lens.stockout.batch import (
         batch_predictions,
@@ -104,9 +100,7 @@ def run(args: argparse.Namespace, settings: LensSettings) -> int:
     config = StockoutConfig(n_days=settings.stockout_days, source=DemandSource(args.source))
     resupplies = list(read_resupplies(args.resupply))  # a bad plan fails before the model runs
     model = resolve_model(args.model)
-    loaded = load_funnels(args.data, skip_bad=args.skip_bad)
-    if loaded.rows_skipped:
-        print(f"left out {loaded.rows_skipped} bad rows: {dict(loaded.skipped)}")
+    loaded = load_history(args.data, args.skip_bad)
     funnels = loaded.funnels if args.as_of is None else history_before(loaded.funnels, args.as_of)
     if config.source is DemandSource.STORE:
         lines = (
@@ -132,11 +126,7 @@ def run(args: argparse.Namespace, settings: LensSettings) -> int:
         + f", {len(rows):,} short cells from {report.since} in "
         f"{len({r['store_id'] for r in rows}):,} stores"
     )
-    if args.out is not None:
-        write_rows(rows, COLUMNS, args.out)
-        print(f"wrote {len(rows):,} rows to {args.out}")
-    elif rows:
-        print(format_table(rows[:SHOWN], COLUMNS))
+    show_or_write(rows, COLUMNS, args.out, SHOWN)
     return 0
 
 

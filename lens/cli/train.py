@@ -1,7 +1,9 @@
 """``lens train``: fit a LENS model on a history file, evaluate it, export it for TF Serving."""
 
 import argparse
+from pathlib import Path
 
+from lens.cli.history_file import add_history_arguments, load_history
 from lens.settings import LensSettings
 
 __all__ = ["register", "run"]
@@ -21,8 +23,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         formatter_class=argparse.ArgumentDefaultsHelpFormatter,
     )
     add = parser.add_argument
-    add("--data", required=True,
-        help="history file: minimal-schema CSV or Ta-Feng, plain or zipped")
+    add_history_arguments(parser)
     add("--config", default="lens1000",
         help="model preset: lens1000, lens2000 (paper Table 1), lens1000u (unidirectional FBE), "
         "lens1000r, lens2000r (with the NSD repeat path), small (the demo), tiny (tests)")
@@ -56,7 +57,6 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         help="also export a SavedModel to BASE/<next version>/ (e.g. serving/models/lens)")
     add("--eager", action="store_true",
         help="run training steps eagerly (debugging, tiny data: no tracing cost)")
-    add("--skip-bad", action="store_true", help="skip unreadable rows of --data")
     parser.set_defaults(handler=run)
 
 
@@ -81,21 +81,19 @@ def _model_config(args: argparse.Namespace):
     return dataclasses.replace(config, **overrides)
 
 
-def training_funnels(data: str, protocol: str, seed: int, skip_bad: bool):
+def training_funnels(data: Path, protocol: str, seed: int, skip_bad: bool):
     """(split, vocabulary) exactly as ``lens train`` builds them: ``lens embed`` must number the
     items the way the training run will."""
-    from lens.data.loaders import load_funnels
     from lens.data.vocabulary import Vocabulary
     from lens.evaluation.protocols import make_split
 
-    split = make_split(load_funnels(data, skip_bad=skip_bad).funnels, protocol, seed=seed)
+    split = make_split(load_history(data, skip_bad).funnels, protocol, seed=seed)
     return split, Vocabulary.build(split.train)
 
 
 def run(args: argparse.Namespace, settings: LensSettings) -> int:
     import dataclasses
     import logging
-    from pathlib import Path
 
     import numpy as np
 
