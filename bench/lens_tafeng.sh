@@ -46,8 +46,20 @@ from pathlib import Path
 out, protocol, variant, target = sys.argv[1:]
 result = json.loads(Path(out, f"eval_{protocol}_test.json").read_text())
 history = json.loads(Path(out, "history.json").read_text())["history"]
+config = json.loads(Path(out, "lens.json").read_text())["config"]
 result["model"] = f"{variant} ({len(history)} epochs)"
 result["fit_seconds"] = sum(epoch["train_seconds"] for epoch in history)
+last = history[-1]
+result["training"] = {
+    "epochs": len(history),
+    "seconds_per_epoch": result["fit_seconds"] / len(history),
+    "targets_per_second": sum(e["train_targets"] for e in history) / result["fit_seconds"],
+    "peak_rss_mib": max(e.get("train_peak_rss_mib", 0.0) for e in history),
+    "valid_basket": last["valid_basket"],
+    # The time head's loss is the MAE (or MSE) of days / time_scale_days.
+    "valid_time_mae_days": last["valid_time"] * config["time_scale_days"]
+    if config["time_loss"] == "mae" else float("nan"),
+}
 Path(target).write_text(json.dumps(result, indent=1))
 EOF
 }

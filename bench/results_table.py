@@ -1,6 +1,9 @@
 """Render `lens eval --out` JSON results as the Markdown tables of BENCHMARKS.md.
 
     .venv/bin/python bench/results_table.py bench/results/ta_feng-*.json
+
+Results that carry a ``training`` summary (bench/lens_tafeng.sh adds one per LENS run) also get a
+training table: seconds per epoch, targets/s, peak memory and the last epoch's validation losses.
 """
 
 import argparse
@@ -32,6 +35,24 @@ def table(results: list[dict], protocol: str) -> str:
     return header + "\n\n" + "\n".join(lines)
 
 
+def training_table(results: list[dict]) -> str:
+    rows = [r for r in results if "training" in r]
+    lines = [
+        "| protocol | model | epochs | s per epoch | targets/s | peak memory GiB | "
+        "valid basket loss | valid days-to-next MAE |",
+        "|---|---|---|---|---|---|---|---|",
+    ]
+    for r in sorted(rows, key=lambda r: (r["protocol"], r["model"])):
+        t = r["training"]
+        peak = f"{t['peak_rss_mib'] / 1024:.1f}" if t.get("peak_rss_mib") else "not recorded"
+        lines.append(
+            f"| {r['protocol']} | {r['model']} | {t['epochs']} | {t['seconds_per_epoch']:.0f} | "
+            f"{t['targets_per_second']:.0f} | {peak} | {t['valid_basket']:.4f} | "
+            f"{t['valid_time_mae_days']:.2f} |"
+        )
+    return "\n".join(lines) if rows else ""
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("results", nargs="+", type=Path, help="JSON files from `lens eval --out`")
@@ -39,6 +60,7 @@ def main() -> None:
     results = [json.loads(path.read_text()) for path in args.results]
     for protocol in sorted({r["protocol"] for r in results}):
         print(table(results, protocol) + "\n")
+    print(training_table(results))
 
 
 if __name__ == "__main__":

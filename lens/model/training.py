@@ -117,7 +117,7 @@ class Trainer:
 
     def run_epoch(self, dataset, *, steps: int | None = None, description: str = "train") -> dict:
         """One pass (or ``steps`` batches) over ``dataset``; returns mean losses, targets,
-        seconds and targets_per_second."""
+        seconds, targets_per_second and the process's peak memory so far."""
         import tensorflow as tf
         from tqdm import tqdm
 
@@ -153,7 +153,15 @@ class Trainer:
             "targets": targets,
             "seconds": seconds,
             "targets_per_second": targets / max(seconds, 1e-9),
+            "peak_rss_mib": _peak_rss_mib(),
         }
+
+
+def _peak_rss_mib() -> float:
+    """The process's peak resident memory so far (Linux reports ru_maxrss in KiB)."""
+    import resource
+
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
 def _split_examples(table: SessionTable, fraction: float, seed: int):
