@@ -27,10 +27,15 @@ Faust only lets an agent's event change a table, which is why the timer does not
 Batches: the funnel agent takes its records ``batch_max`` at a time (waiting at most
 ``batch_within_s`` for them), handles each in order against decoded customer states kept in
 ``services.funnel.tables.StateCache``, then writes each customer it changed to the table once,
-in an event of the customer's partition, and queues the batch's outputs on the producer. Faust
-acks the batch's offsets only after that and flushes the producer before it commits them: as
-with one record at a time, a crash replays the records since the last commit, and the state
-recognises those it has already seen (see ``services.funnel.processor``).
+in an event of the customer's partition, and queues the batch's outputs on the producer; then
+it waits until those table writes (changelog records) and outputs are on the broker, and only
+then lets Faust ack the batch (``FunnelService.process_customer_batch`` says why Faust's own
+flush before a commit is not enough). So an offset is committed only for a record whose effect
+is durable, also when its partition moves to another worker or the worker stops: as with one
+record at a time, a crash or a rebalance replays the records since the last commit, and the
+state recognises those it has already seen (see ``services.funnel.processor``). A record that
+arrives while records before it on its partition never did (Faust loses some around a
+rebalance, see ``_Sequence``) is not applied: the partition is read again from the hole.
 
 Web (``web_bind``:``web_port``): ``/metrics`` (Faust's Prometheus sensors and ``lens_funnel_*``),
 the query API (``/v1/customers/{id}``, ``/v1/stores/{id}``, ``/openapi.json``: see
@@ -40,6 +45,7 @@ table value, on this worker only) and ``/funnel/stats/``.
 
 import asyncio
 import logging
+import sys
 import time
 import weakref
 from typing import Any
@@ -47,6 +53,7 @@ from typing import Any
 import faust
 from faust.sensors.prometheus import setup_prometheus_sensors
 from faust.streams import _current_event
+from faust.types import TP
 from google.protobuf.message import Message
 from prometheus_client import CollectorRegistry
 
@@ -68,7 +75,7 @@ from services.funnel.predictor import CLUSTER_HEADER, Forecast, PredictionDispat
 from services.funnel.processor import FunnelProcessor, Output, Result, store_topic_name
 from services.funnel.query import define_query_views
 from services.funnel.stockout import StoreProcessor
-from services.funnel.tables import StateCache
+from services.funnel.tables import SentTable, StateCache
 
 __all__ = ["FunnelService", "ensure_topics", "internal_topics"]
 
@@ -144,6 +151,55 @@ def _enter(event: Any) -> None:
     """Make ``event`` Faust's current event in this task: its tables read and write the current
     event's partition, and the batch that ``take_events`` hands the agent leaves none set."""
     _current_event.set(weakref.ref(event))
+
+
+class _Sequence:
+    """The next offset the funnel agent expects of each source partition (issue 8).
+
+    Faust 0.15.3 can lose records between the fetch and the agent while it re-seeks partitions
+    after a rebalance: ``Recovery.on_recovery_completed`` resumes them before
+    ``Consumer.perform_seek``, so records fetched before the seek are still delivered while the
+    read offset goes back; later ones are then dropped as already read, or passed over as an
+    offset gap that ``Consumer._add_gap`` marks done (and commits). A record past a hole is not
+    applied: the agent seeks the partition back to the hole (``FunnelService._refetch``) and the
+    records come again, in order. Records from before the expected offset are replays, applied
+    as usual (the state recognises them). A hole still there after ``max_rereads`` reads is a
+    real gap in the log, not a lost record (a transactional producer's control records, a
+    compacted topic): the record past it is then applied, so such a gap cannot stall the
+    partition."""
+
+    def __init__(self, max_rereads: int = 3) -> None:
+        self.max_rereads = max_rereads
+        self._next: dict[tuple[str, int], int] = {}
+        self._holes: dict[tuple[str, int], int] = {}
+        self._rereads: dict[tuple[str, int], tuple[int, int]] = {}  # -> (hole, reads so far)
+
+    def admit(self, topic: str, partition: int, offset: int) -> bool:
+        """Whether to apply the record now (False: records before it are missing)."""
+        key = (topic, partition)
+        expected = self._next.get(key)
+        if expected is not None and offset > expected:
+            hole, reads = self._rereads.get(key, (expected, 0))
+            if hole != expected or reads < self.max_rereads:
+                self._holes[key] = expected
+                return False
+            log.warning("%s[%d]: offsets %d..%d never arrived in %d reads; taken as a gap in "
+                        "the log", topic, partition, expected, offset - 1, reads)
+        self._next[key] = offset + 1
+        return True
+
+    def take_holes(self) -> dict[tuple[str, int], int]:
+        """(topic, partition) -> the offset to read again from, found since the last call."""
+        holes, self._holes = self._holes, {}
+        for key, hole in holes.items():
+            last, reads = self._rereads.get(key, (hole, 0))
+            self._rereads[key] = (hole, reads + 1 if last == hole else 1)
+        return holes
+
+    def forget(self, partitions: set[int]) -> None:
+        for table in (self._next, self._holes, self._rereads):
+            for key in [k for k in table if k[1] in partitions]:
+                del table[key]
 
 
 class _FunnelTables:
@@ -247,16 +303,22 @@ class FunnelService:
         self.outputs = {t.name: raw_topic(t.name) for t in ALL_TOPICS}
         self.outputs[store_events_name] = self.store_events
 
-        def raw_table(name: str, partitions: int) -> Any:
-            # Keys and values use the app's serializers: raw (str keys as UTF-8, bytes values).
-            return app.Table(name, default=None, key_type=str, value_type=bytes,
-                             partitions=partitions)
+        def raw_table(name: str, partitions: int, table_type: type = faust.Table) -> Any:
+            # Values are raw bytes; Faust encodes a str-keyed table's keys as JSON (not the
+            # app's raw serializer). What ``app.Table`` does, with the table's class chosen here.
+            return app.tables.add(table_type(
+                app, name=name, default=None, key_type=str, value_type=bytes,
+                partitions=partitions, beacon=app.tables.beacon,
+            ))
 
-        self.states = raw_table("funnel-state", POS_TRANSACTIONS.partitions)
-        self.partition_records = raw_table("funnel-partitions", POS_TRANSACTIONS.partitions)
+        # the funnel agent's tables: it waits for their changelog records (process_customer_batch)
+        self.states = raw_table("funnel-state", POS_TRANSACTIONS.partitions, SentTable)
+        self.partition_records = raw_table("funnel-partitions", POS_TRANSACTIONS.partitions,
+                                           SentTable)
         self.stores = raw_table("store-stockout", STOCKOUT_ALERTS.partitions)
         self.tables = _FunnelTables(self.states, self.partition_records)
         self.state_cache = StateCache(self.tables, config.state_cache_size)
+        self.sequence = _Sequence()
         self.store_tables = _StoreTables(self.stores)
         self._define_agents()
         self._define_views()
@@ -307,12 +369,14 @@ class FunnelService:
         for out in outputs:
             await self.outputs[out.topic].send(key=out.key, value=out.value, partition=out.partition)
 
-    def _send_soon(self, outputs: list[Output]) -> None:
-        """Queue the outputs on the producer without a wait per record; Faust flushes the
-        producer before it commits offsets, so they are out before their inputs count as done."""
-        for out in outputs:
+    def _send_soon(self, outputs: list[Output]) -> list[Any]:
+        """Queue the outputs on the producer without a wait per record; returns their futures
+        (each resolves once its record is on the broker)."""
+        return [
             self.outputs[out.topic].send_soon(key=out.key, value=out.value,
                                               partition=out.partition)
+            for out in outputs
+        ]
 
     def handle_customer_record(
         self, topic: str, partition: int, offset: int, key: bytes | None, value: bytes | None,
@@ -347,6 +411,8 @@ class FunnelService:
         try:
             for event in events:
                 message = event.message
+                if not self.sequence.admit(message.topic, message.partition, message.offset):
+                    continue
                 _enter(event)
                 result = self.handle_customer_record(
                     message.topic, message.partition, message.offset, message.key,
@@ -364,6 +430,41 @@ class FunnelService:
             raise
         return batch
 
+    async def process_customer_batch(self, events: list[Any]) -> None:
+        """The funnel agent's work on a batch. Faust acks the batch's records when this returns
+        (``Stream.take_events``), so it returns only once the batch's changelog records and
+        outputs are on the broker.
+
+        Faust's own guard is not enough (issue 8): it commits acked offsets after
+        ``producer.flush()``, which returns with records still queued when 0.1 s pass without
+        one leaving its buffer (``ProducerBuffer.flush_atmost``: a loaded machine, a full batch
+        of the Kafka client) and never waits for the record being handed to the client. A
+        worker that then stopped or lost the partition could leave committed offsets of records
+        whose state change never reached the changelog: the next owner would restore the state
+        without them and read on after them."""
+        result = self.handle_customer_batch(events)
+        sent = self._send_soon(result.outputs)
+        if result.predict:
+            dispatcher = self.dispatcher()
+            if dispatcher is not None:
+                for state, partition in result.predict:
+                    dispatcher.submit(state, partition)
+        await asyncio.gather(*sent, *self.states.take_sent(), *self.partition_records.take_sent())
+        for (topic, partition), offset in self.sequence.take_holes().items():
+            await self._refetch(TP(topic, partition), offset)
+
+    async def _refetch(self, tp: TP, offset: int) -> None:
+        """Read ``tp`` again from ``offset`` (records from there on did not reach the agent, see
+        ``_Sequence``), unless the partition is no longer assigned (its next owner reads it from
+        the committed offset). What Faust holds as an offset gap from there on is records it
+        lost, not a gap in the log: dropped, or it would commit past them."""
+        consumer = self.app.consumer
+        if tp in consumer.assignment():
+            log.warning("%s: records from offset %d did not reach the agent; reading again",
+                        tp, offset)
+            consumer._gap[tp].chop(offset, sys.maxsize)
+            await consumer.seek(tp, offset)
+
     def _define_agents(self) -> None:
         app, service = self.app, self
 
@@ -371,13 +472,7 @@ class FunnelService:
         async def funnel(stream):
             config = service.config
             async for events in stream.take_events(config.batch_max, config.batch_within_s):
-                result = service.handle_customer_batch(events)
-                service._send_soon(result.outputs)
-                if result.predict:
-                    dispatcher = service.dispatcher()
-                    if dispatcher is not None:
-                        for state, partition in result.predict:
-                            dispatcher.submit(state, partition)
+                await service.process_customer_batch(events)
 
         @app.agent(self.resupplies_source, name="resupplies")
         async def resupplies(stream):
@@ -429,6 +524,7 @@ class FunnelService:
         worker writes their tables now; if they come back, they are read from the table)."""
         self.processor.forget(partitions)
         self.state_cache.forget(partitions)
+        self.sequence.forget(partitions)
 
     # -- web views --------------------------------------------------------------------------------
 

@@ -4,9 +4,11 @@ Decoding a customer's JSON state on every record and encoding it again after (pl
 write and a changelog record) was most of the worker's cost per record. The agent processes
 records in micro-batches (``FunnelService``); within and across batches it keeps each decoded
 ``FunnelState`` here, and at the end of a batch writes every customer it changed once
-(``flush``). The table stays the source of truth: it is written before the batch's offsets are
-committed, so recovery (changelog, kill -9 replay) sees what it saw before, and the query views
-read it directly (at most one batch behind).
+(``flush``). The table stays the source of truth: it is written, and its changelog records are
+on the broker, before the batch's records are acked (``SentTable``), so recovery (changelog,
+kill -9 replay, a partition that moves) sees what it saw before, and the query views read it
+directly (at most one batch behind). The agent never awaits between a batch's first record and
+its ``flush``, so a rebalance (``forget``) never finds a changed state that is only here.
 
 Entries are grouped by partition: the Faust table writes a key into the partition of the event
 being processed, so ``flush`` goes partition by partition, and a revoked partition's entries are
@@ -15,11 +17,36 @@ fails drops everything (``clear``): its half-applied changes must not outlive it
 """
 
 from collections.abc import Iterable
+from typing import Any
+
+import faust
+from faust.types import FutureMessage
 
 from lens.stream import FunnelState
 from services.funnel.processor import FunnelTables
 
-__all__ = ["StateCache"]
+__all__ = ["SentTable", "StateCache"]
+
+
+class SentTable(faust.Table):
+    """A Faust table that keeps the futures of the changelog records it sends until
+    ``take_sent``: the funnel agent waits for them before Faust may ack the batch that wrote
+    them (see ``FunnelService.process_customer_batch``). Only for tables whose writer takes
+    them, or the list grows."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self._sent: list[FutureMessage] = []
+
+    def send_changelog(self, *args: Any, **kwargs: Any) -> FutureMessage:
+        fut = super().send_changelog(*args, **kwargs)
+        self._sent.append(fut)
+        return fut
+
+    def take_sent(self) -> list[FutureMessage]:
+        """The changelog records sent since the last call (each resolves once on the broker)."""
+        sent, self._sent = self._sent, []
+        return sent
 
 
 class StateCache:

@@ -45,6 +45,7 @@ LINES = 2  # per basket, then a BasketClosed that expects them
 FLAGS = ("--no-model", "--inactivity-timeout", "86400", "--sweep-interval", "1")
 GATE_TIMEOUT_S = 300.0
 OUTAGE_S = 30.0  # issue 8: the worker rides out a 30 s model-server outage
+PROCESSED = 'lens_funnel_records_total{outcome="processed"}'
 
 
 def customer_ids(n: int) -> list[str]:
@@ -67,6 +68,7 @@ class Replay(threading.Thread):
         self.customers = customers or customer_ids(CUSTOMERS)
         self.bootstrap, self.rounds, self.per_second = bootstrap, rounds, per_second
         self.gates = {j: threading.Event() for j in gates}
+        self.published = 0  # baskets handed to the producer so far
         self.error: BaseException | None = None
 
     def events(self):
@@ -90,6 +92,7 @@ class Replay(threading.Thread):
                     producer.produce(POS_TRANSACTIONS.name, key=customer.encode(),
                                      value=event.SerializeToString())
                 producer.poll(0)
+                self.published += 1
                 time.sleep(1 / self.per_second)
             assert producer.flush(300) == 0, "records not delivered"
         except BaseException as exc:  # reported by finish()
@@ -202,33 +205,47 @@ def test_kill_9_and_restart_loses_no_session_and_counts_none_twice(kafka_bootstr
     assert code == 0, worker.logs()
 
 
-@pytest.mark.skip(reason="known bug (issue 8): on a loaded machine one run lost a line across "
-                  "the rebalance (a customer's state: 6 sessions, 11 of 12 lines); passes on an "
-                  "idle one. Off until the cause (offsets committed before the leaving worker's "
-                  "changelog writes?) is found, so that it cannot fail the suite at random")
+@pytest.mark.skip(reason="issue 8, not closed yet: with records flowing through both "
+                  "rebalances this failed about half the runs (Faust 0.15.3 loses records while "
+                  "it re-seeks reassigned partitions; see services.funnel.app._Sequence). With "
+                  "the agent's hole check it passed 8 of 9 runs; the 9th (machine loaded) missed "
+                  "sessions for a reason not found yet. Off so that it cannot fail the suite at "
+                  "random")
 def test_a_second_worker_joins_and_leaves_without_loss(kafka_bootstrap, tmp_path):
-    """Rounds 1-2 go to one worker, 3-4 to two (round 3 waits for the second to be ready), and
-    5-6 arrive while the second leaves."""
-    replay = Replay(kafka_bootstrap, gates=(3, 5))
+    """Records keep arriving through both rebalances (issue 8: a worker must not commit the
+    offset of a record whose state change is not yet in the changelog, and must not pass over
+    records that Faust loses while it re-seeks the partitions it is given). The second worker
+    starts with the replay and joins while rounds 1-4 arrive (paced at 10 baskets/s to outlast
+    a typical start; round 5 waits for it to be ready, however slow the machine); it leaves
+    (SIGTERM) while it is processing records and rounds 5-6 still arrive. Every customer's
+    state must then count all 6 baskets and 12 lines, and lens.sessions hold every basket with
+    its lines."""
+    replay = Replay(kafka_bootstrap, per_second=10, gates=(5,))
     ledger = SessionLedger(kafka_bootstrap, replay)
     first = Worker(kafka_bootstrap, tmp_path / "one", *FLAGS)
     second = None
+
+    def processed() -> float:
+        return second.metrics().get(PROCESSED, 0.0)
+
     try:
         first.wait_ready()
         replay.start()
-        wait_for_sessions(ledger, 2 * CUSTOMERS, first)
         second = Worker(kafka_bootstrap, tmp_path / "two", *FLAGS, app_id=first.app_id)
-        second.wait_ready()
-        replay.gates[3].set()
-        wait_for(lambda: second.metrics().get('lens_funnel_records_total{outcome="processed"}'),
-                 "records processed by the second worker", second)
+        second.wait_ready()  # joined: its share of the partitions is recovered
+        joined_at = replay.published
+        before = processed()
         replay.gates[5].set()
+        wait_for(lambda: processed() > before, "the second worker processing records", second)
+        left_at, done_by_second = replay.published, processed()
         assert second.stop() == 0, second.logs()  # leaves: its partitions go back to the first
         replay.finish()
         wait_for_sessions(ledger, TOTAL, first)
         assert_state_counts_every_basket_once([first], replay)
         duplicates = ledger.reconcile()
-        print(f"join + leave: {TOTAL} baskets -> {TOTAL} sessions, {duplicates} duplicate records")
+        print(f"join + leave: second ready after {joined_at} and stopped after {left_at} of "
+              f"{TOTAL} baskets published, {done_by_second:.0f} records processed by it; "
+              f"{TOTAL} baskets -> {TOTAL} sessions, {duplicates} duplicate records")
     finally:
         ledger.close()
         if second is not None:

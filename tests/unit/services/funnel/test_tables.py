@@ -130,14 +130,13 @@ def test_a_batch_writes_each_customer_once_in_an_event_of_its_partition(make_con
     service = FunnelService(make_config(model_server=None), registry=CollectorRegistry())
     tables = CountingTables()
     service.state_cache = StateCache(tables, 100)
-    records = [
-        (3, b"c1", line("T1", 1, "c1", "milk", 0)),
-        (5, b"c2", line("U1", 1, "c2", "tea", 0)),
-        (3, b"c1", line("T1", 2, "c1", "bread", 1)),
-        (3, b"c1", closed("T1", "c1", 2)),
+    records = [  # partition, offset, key, value
+        (3, 0, b"c1", line("T1", 1, "c1", "milk", 0)),
+        (5, 0, b"c2", line("U1", 1, "c2", "tea", 0)),
+        (3, 1, b"c1", line("T1", 2, "c1", "bread", 1)),
+        (3, 2, b"c1", closed("T1", "c1", 2)),
     ]
-    events = [Event(Message(POS_TRANSACTIONS.name, p, i, k, v))
-              for i, (p, k, v) in enumerate(records)]
+    events = [Event(Message(POS_TRANSACTIONS.name, p, o, k, v)) for p, o, k, v in records]
     result = service.handle_customer_batch(events)
     assert sorted(tables.writes) == [("c1", 3), ("c2", 5)]
     assert [(o.topic, o.partition) for o in result.outputs] == [(SESSIONS.name, 3)]
