@@ -175,30 +175,35 @@ def wait_for_sessions(ledger: SessionLedger, at_least: int, worker: Worker) -> N
 
 
 def test_kill_9_and_restart_loses_no_session_and_counts_none_twice(kafka_bootstrap, tmp_path):
-    """kill -9 at a third of the stream, restart on the same state dir; kill -9 again at two
-    thirds, restart on an empty state dir (recovery from the changelog); then reconcile. Rounds
-    5 and 6 wait for the first kill: records are still to come when the worker dies."""
-    replay = Replay(kafka_bootstrap, gates=(5,))
+    """Three kill -9 restarts (issue 8): at a third of the stream, restart on the same state
+    dir; at two thirds, restart on an empty state dir (recovery from the changelog); at five
+    sixths, restart on that dir again; then reconcile. Round 5 waits for the first kill and
+    round 6 for the third: records are still to come each time the worker dies."""
+    replay = Replay(kafka_bootstrap, gates=(5, 6))
     ledger = SessionLedger(kafka_bootstrap, replay)
     worker = Worker(kafka_bootstrap, tmp_path / "a", *FLAGS)
     app_id = worker.app_id
+
+    def kill_at(sessions: int, state_dir: str) -> Worker:
+        wait_for_sessions(ledger, sessions, worker)
+        worker.kill()
+        restarted = Worker(kafka_bootstrap, tmp_path / state_dir, *FLAGS, app_id=app_id)
+        restarted.wait_ready()
+        return restarted
+
     try:
         worker.wait_ready()
         replay.start()
-        wait_for_sessions(ledger, TOTAL // 3, worker)
-        worker.kill()
+        worker = kill_at(TOTAL // 3, "a")
         replay.gates[5].set()
-        worker = Worker(kafka_bootstrap, tmp_path / "a", *FLAGS, app_id=app_id)
-        worker.wait_ready()
-        wait_for_sessions(ledger, 2 * TOTAL // 3, worker)
-        worker.kill()
-        worker = Worker(kafka_bootstrap, tmp_path / "b", *FLAGS, app_id=app_id)
-        worker.wait_ready()
+        worker = kill_at(2 * TOTAL // 3, "b")
+        worker = kill_at(5 * TOTAL // 6, "b")
+        replay.gates[6].set()
         replay.finish()
         wait_for_sessions(ledger, TOTAL, worker)
         assert_state_counts_every_basket_once([worker], replay)
         duplicates = ledger.reconcile()
-        print(f"kill -9 x2: {TOTAL} baskets -> {TOTAL} sessions, {duplicates} duplicate records")
+        print(f"kill -9 x3: {TOTAL} baskets -> {TOTAL} sessions, {duplicates} duplicate records")
     finally:
         ledger.close()
         code = worker.stop()
