@@ -17,9 +17,20 @@ its customers are new) feed two phases:
    calls in flight (server-side batching on), for ``--server-seconds``. The ratio
    end-to-end predictions/s : server predictions/s is the streaming layer's efficiency (goal
    >= 0.8 when predictions are the bottleneck).
-2. **Latency**: world B replayed at half the measured session capacity; for every prediction on
-   lens.predictions, the time from its BasketClosed being sent to the prediction record's
-   broker timestamp, p50 / p99 (matched by customer and session index).
+2. **Latency**: world B replayed at half the measured session capacity (``lens data synth``
+   defaults: 5 % of customers change behaviour on a planted day, 3 planted demand surges); every
+   record stamped on the broker from the start of phase 2 on is read back, and the time from the
+   BasketClosed of its session being sent to the record's broker timestamp gives p50 / p99:
+   - predictions (lens.predictions), matched by customer and session index;
+   - anomaly alerts (lens.alerts.anomaly; alert_id = "<customer_id>:<session_index>", the session
+     whose close raised it), matched the same way.
+   Stock-out alerts (lens.alerts.stockout) are only counted. An alert names a store, product and
+   day and, as ``as_of``, the event time of the newest prediction (by event time) that changed
+   the cell: not the customer, prediction or session that raised it; that prediction may be an
+   older one that arrived later, several customers of a store can share a timestamp, and a
+   resupply record alone can raise an alert. Tying one to a BasketClosed would be a guess. Nor
+   does this bench publish a resupply plan (inventory.resupplies): Algorithm 2 treats an
+   unplanned day as unknown supply and never alerts on it, so phase 2 sends none.
 
 CPU seconds and peak resident memory (VmHWM) per process come from /proc. All processes share
 this machine's cores with the bench itself: the figures are for one worker, one model server and
@@ -46,6 +57,7 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
 from lens.settings import LensSettings  # noqa: E402
+from lens.topics import ANOMALY_ALERTS, PREDICTIONS, STOCKOUT_ALERTS  # noqa: E402
 from services.kafka.connection import KafkaConnection  # noqa: E402
 
 
@@ -169,31 +181,66 @@ async def server_capacity(target: str, histories, seconds: float) -> float:
         return done / (time.perf_counter() - start)
 
 
-def prediction_latencies(kafka: KafkaConnection, closed_at: dict, timeout_s: float) -> list[float]:
+def phase2_records(kafka: KafkaConnection, topics: list[str], since: float, timeout_s: float):
+    """(topic, value, broker timestamp in s) of every record on ``topics`` stamped at or after
+    ``since`` (wall time), until none came for 10 s or ``timeout_s`` passed."""
     from confluent_kafka import Consumer
-
-    from lens import v1
-    from lens.topics import PREDICTIONS
 
     consumer = Consumer(kafka.client_config({
         "group.id": f"bench-{uuid.uuid4().hex[:8]}", "auto.offset.reset": "earliest",
         "enable.auto.commit": False,
     }))
-    consumer.subscribe([PREDICTIONS.name])
-    latencies, deadline, idle_since = [], time.monotonic() + timeout_s, time.monotonic()
+    consumer.subscribe(topics)
+    deadline, idle_since = time.monotonic() + timeout_s, time.monotonic()
     try:
         while time.monotonic() < deadline and time.monotonic() - idle_since < 10:
             message = consumer.poll(0.5)
             if message is None or message.error():
                 continue
             idle_since = time.monotonic()
-            prediction = v1.Prediction.FromString(message.value())
-            sent = closed_at.get((prediction.customer_id, prediction.session_index))
-            if sent is not None:
-                latencies.append(message.timestamp()[1] / 1000 - sent)
+            stamped = message.timestamp()[1] / 1000
+            if stamped >= since:
+                yield message.topic(), message.value(), stamped
     finally:
         consumer.close()
-    return latencies
+
+
+def session_of(topic: str, value: bytes) -> tuple[str, int] | None:
+    """The (customer, session index) a prediction or an anomaly alert is about; None for a
+    stock-out alert, which names no customer nor session (see the module docstring)."""
+    from lens import v1
+
+    if topic == PREDICTIONS.name:
+        prediction = v1.Prediction.FromString(value)
+        return prediction.customer_id, prediction.session_index
+    if topic == ANOMALY_ALERTS.name:
+        alert = v1.AnomalyAlert.FromString(value)  # alert_id = "<customer_id>:<session_index>"
+        return alert.customer_id, int(alert.alert_id.rpartition(":")[2])
+    return None
+
+
+def phase2_latencies(kafka: KafkaConnection, closed_at: dict, since: float,
+                     timeout_s: float) -> dict[str, dict]:
+    """Per output topic: records sent in phase 2, and the seconds from each matched session's
+    BasketClosed being sent to the record's broker timestamp."""
+    topics = [PREDICTIONS.name, ANOMALY_ALERTS.name, STOCKOUT_ALERTS.name]
+    found = {topic: {"records": 0, "latencies": []} for topic in topics}
+    for topic, value, stamped in phase2_records(kafka, topics, since, timeout_s):
+        found[topic]["records"] += 1
+        sent = closed_at.get(session_of(topic, value))
+        if sent is not None:
+            found[topic]["latencies"].append(stamped - sent)
+    return found
+
+
+def latency_summary(records: int, latencies: list[float]) -> dict:
+    """Records, matched records and p50 / p99 latency in ms (None when nothing matched)."""
+
+    def percentile(q: float) -> float | None:
+        return round(float(np.percentile(latencies, q)) * 1000, 1) if latencies else None
+
+    return {"records": records, "matched": len(latencies),
+            "p50_ms": percentile(50), "p99_ms": percentile(99)}
 
 
 def main() -> None:
@@ -279,10 +326,13 @@ def main() -> None:
         speed = _speed_for(baskets_b, session_rate / 2)
         print(f"phase 2: {len(baskets_b)} new baskets at {session_rate / 2:.1f} sessions/s ...",
               flush=True)
+        phase2_began = time.time()
         with PosPublisher(kafka) as publisher:
             sink = TimedSink(publisher)
             replay(baskets_b, sink, speed=speed, progress=False)
-        latencies = np.array(prediction_latencies(kafka, sink.closed_at, 600))
+        found = phase2_latencies(kafka, sink.closed_at, phase2_began, 600)
+        latency = {topic: latency_summary(**kind) for topic, kind in found.items()}
+        prediction_latency = latency[PREDICTIONS.name]
         result = {
             "baskets": len(baskets_a), "lines": lines_a,
             "publish_s": round(published_s, 1),
@@ -295,9 +345,11 @@ def main() -> None:
             "store_side_drained_s": round(store_done_s, 1),
             "sessions_per_s_store_side_included": round(len(baskets_a) / store_done_s, 1),
             "latency_load_sessions_per_s": round(session_rate / 2, 1),
-            "latency_matched": int(latencies.size),
-            "latency_p50_ms": round(float(np.percentile(latencies, 50)) * 1000, 1),
-            "latency_p99_ms": round(float(np.percentile(latencies, 99)) * 1000, 1),
+            "latency_matched": prediction_latency["matched"],
+            "latency_p50_ms": prediction_latency["p50_ms"],
+            "latency_p99_ms": prediction_latency["p99_ms"],
+            "anomaly_alert_latency": latency[ANOMALY_ALERTS.name],
+            "stockout_alerts_phase2": latency[STOCKOUT_ALERTS.name]["records"],
             "cpu_s_phase1": {n: round(cpu1[n] - cpu0[n], 1) for n in pids},
             "peak_rss_mib": {n: round(proc_peak_mib(pid), 1) for n, pid in pids.items()},
         }
