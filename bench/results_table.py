@@ -3,7 +3,8 @@
     .venv/bin/python bench/results_table.py bench/results/ta_feng-*.json
 
 Results that carry a ``training`` summary (bench/lens_tafeng.sh adds one per LENS run) also get a
-training table: seconds per epoch, targets/s, peak memory and the last epoch's validation losses.
+training table: seconds per epoch, targets/s, peak memory and the validation losses of the best
+epoch (the weights that were scored).
 """
 
 import argparse
@@ -38,7 +39,7 @@ def table(results: list[dict], protocol: str) -> str:
 def training_table(results: list[dict]) -> str:
     rows = [r for r in results if "training" in r]
     lines = [
-        "| protocol | model | epochs | s per epoch | targets/s | peak memory GiB | "
+        "| protocol | model | best epoch | s per epoch | targets/s | peak memory GiB | "
         "valid basket loss | valid days-to-next MAE |",
         "|---|---|---|---|---|---|---|---|",
     ]
@@ -46,7 +47,7 @@ def training_table(results: list[dict]) -> str:
         t = r["training"]
         peak = f"{t['peak_rss_mib'] / 1024:.1f}" if t.get("peak_rss_mib") else "not recorded"
         lines.append(
-            f"| {r['protocol']} | {r['model']} | {t['epochs']} | {t['seconds_per_epoch']:.0f} | "
+            f"| {r['protocol']} | {r['model']} | {t['best_epoch']} | {t['seconds_per_epoch']:.0f} | "
             f"{t['targets_per_second']:.0f} | {peak} | {t['valid_basket']:.4f} | "
             f"{t['valid_time_mae_days']:.2f} |"
         )
