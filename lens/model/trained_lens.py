@@ -46,8 +46,9 @@ class TrainedLens:
         model.build_for()
         return cls(model=model, config=config, vocabulary=vocabulary, users=users)
 
-    def save(self, directory: str | Path) -> Path:
-        """Write metadata and the model's current weights under ``directory``."""
+    def save(self, directory: str | Path, weights: bool = True) -> Path:
+        """Write metadata and (unless ``weights`` is False) the model's current weights under
+        ``directory``."""
         import tensorflow as tf
 
         directory = Path(directory)
@@ -58,7 +59,8 @@ class TrainedLens:
             "users": list(self.users.customers),
         }
         (directory / _META).write_text(json.dumps(meta))
-        tf.train.Checkpoint(model=self.model).write(str(directory / _WEIGHTS))
+        if weights:
+            tf.train.Checkpoint(model=self.model).write(str(directory / _WEIGHTS))
         return directory
 
     def save_weights_only(self, directory: str | Path) -> None:

@@ -226,16 +226,16 @@ def train_lens(
         manager = tf.train.CheckpointManager(
             checkpoint, str(out_dir / "checkpoints"), max_to_keep=2
         )
-        if not manager.latest_checkpoint:
-            # Metadata now; the weights again whenever validation improves. Not on a resume: the
-            # run directory's weights are then its best ones, which this fresh model is not.
-            trained.save(out_dir)
-        else:
+        if manager.latest_checkpoint:
             checkpoint.restore(manager.latest_checkpoint)
             history_path = out_dir / "history.json"
             if history_path.is_file():
                 report = TrainingReport(**json.loads(history_path.read_text()))
             log.info("resumed from %s (epoch %d)", manager.latest_checkpoint, int(epoch_var))
+        # Metadata now, and the weights only where the run directory has none yet (written again
+        # whenever validation improves): on a resume they are the run's best so far, which the
+        # model as of its latest checkpoint need not be.
+        trained.save(out_dir, weights=not (out_dir / "weights").is_dir())
     best_weights = None
     waited = 0 if report.best_epoch < 0 else int(epoch_var) - 1 - report.best_epoch
     while int(epoch_var) < training.epochs and not report.stopped_early:

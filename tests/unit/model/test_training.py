@@ -82,3 +82,17 @@ def test_trained_lens_loads_the_best_weights(funnels, config, tmp_path):
     loaded = TrainedLens.load(tmp_path)
     for a, b in zip(trained.model.weights, loaded.model.weights, strict=True):
         np.testing.assert_allclose(a.numpy(), b.numpy())
+
+
+def test_a_run_directory_seeded_with_a_checkpoint_is_a_complete_run(funnels, config, tmp_path):
+    # lens retrain seeds the challenger's run directory with the champion's checkpoint only.
+    from lens.model.trained_lens import TrainedLens
+    from lens.retrain import seed_run_directory
+
+    training = TrainingConfig(epochs=1, batch_size=4, compiled=False)
+    champion, _ = train_lens(funnels, config, training)
+    assert seed_run_directory(champion, tmp_path)
+    trained, _ = train_lens(funnels, config, training, tmp_path)
+    loaded = TrainedLens.load(tmp_path)
+    for a, b in zip(trained.model.weights, loaded.model.weights, strict=True):
+        np.testing.assert_allclose(a.numpy(), b.numpy())
