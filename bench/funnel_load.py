@@ -59,14 +59,7 @@ sys.path.insert(0, str(REPO))
 from lens.settings import LensSettings  # noqa: E402
 from lens.topics import ANOMALY_ALERTS, PREDICTIONS, STOCKOUT_ALERTS  # noqa: E402
 from services.kafka.connection import KafkaConnection  # noqa: E402
-
-
-def free_port() -> int:
-    import socket
-
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+from tests.conftest import free_port  # noqa: E402
 
 
 def lens(*args: str, profile: Path | None = None) -> list[str]:
@@ -80,9 +73,10 @@ def proc_cpu_s(pid: int) -> float:
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
-def proc_peak_mib(pid: int) -> float:
+def proc_mib(pid: int, field: str = "VmHWM") -> float:
+    """A memory figure of /proc/<pid>/status in MiB: VmHWM (peak RSS) by default, or VmRSS."""
     for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-        if line.startswith("VmHWM:"):
+        if line.startswith(f"{field}:"):
             return int(line.split()[1]) / 1024
     return float("nan")
 
@@ -351,7 +345,7 @@ def main() -> None:
             "anomaly_alert_latency": latency[ANOMALY_ALERTS.name],
             "stockout_alerts_phase2": latency[STOCKOUT_ALERTS.name]["records"],
             "cpu_s_phase1": {n: round(cpu1[n] - cpu0[n], 1) for n in pids},
-            "peak_rss_mib": {n: round(proc_peak_mib(pid), 1) for n, pid in pids.items()},
+            "peak_rss_mib": {n: round(proc_mib(pid), 1) for n, pid in pids.items()},
         }
         print(json.dumps(result, indent=2))
         if args.out:

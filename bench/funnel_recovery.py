@@ -42,19 +42,15 @@ from faust.serializers import codecs
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
+from bench.funnel_load import proc_cpu_s, proc_mib  # noqa: E402
+from bench.funnel_state_size import world_through_processor  # noqa: E402
 from lens.codec import encode  # noqa: E402
-from lens.data.loaders import load_funnels  # noqa: E402
 from lens.settings import LensSettings, load_settings  # noqa: E402
 from services.funnel.config import FunnelServiceConfig  # noqa: E402
-from services.funnel.processor import FunnelProcessor  # noqa: E402
 from services.kafka import KafkaConnection, wait_until_ready  # noqa: E402
-from services.pos import baskets_in_time_order  # noqa: E402
-from services.pos.events import basket_events, event_key  # noqa: E402
 from tests.conftest import free_port  # noqa: E402
 from tests.integration.processes import lens_env, line, worker_command  # noqa: E402
-from tests.unit.services.funnel.conftest import DictTables  # noqa: E402  (the worker's tables as dicts)
 
-NOW_US = 1_900_000_000_000_000  # processing time after the synthetic world's period
 TABLE = "funnel-state"
 PROCESSED = 'lens_funnel_records_total{outcome="processed"}'
 # Faust's log line prefix: "[2026-11-27 03:00:00,123] [pid] [INFO] ..."
@@ -136,20 +132,9 @@ def create_worker_topics(settings: LensSettings, run_dir: Path, app_id: str) -> 
 def template_states(customers: int, days: int) -> list[dict]:
     """Final table values of a synthetic world's customers (decoded JSON), through the
     worker's per-record logic with in-memory tables."""
-    progress(f"synthetic world: {customers:,} customers, {days} days")
-    with tempfile.TemporaryDirectory() as folder:
-        subprocess.run([sys.executable, "-m", "lens.cli.main", "data", "synth", "--customers",
-                        str(customers), "--days", str(days), "--seed", "3", "--out", folder],
-                       check=True, capture_output=True)
-        funnels = load_funnels(Path(folder) / "transactions.csv").funnels
-    records = [(event_key(e), encode(e)) for b in baskets_in_time_order(funnels)
-               for e in basket_events(b)]
-    progress(f"{len(records):,} POS records through FunnelProcessor")
-    processor = FunnelProcessor(FunnelServiceConfig.from_settings(LensSettings(), no_model=True))
-    tables = DictTables()
-    for offset, (key, value) in enumerate(records):
-        processor.on_pos(tables, partition=hash(key) % 8, offset=offset, key=key, value=value,
-                         now_us=NOW_US)
+    progress(f"synthetic world: {customers:,} customers, {days} days, through FunnelProcessor")
+    tables, _, records, _ = world_through_processor(customers, days)
+    progress(f"{records:,} POS records processed")
     return [json.loads(tables.states[c]) for c in sorted(tables.states)]
 
 
@@ -261,15 +246,9 @@ class BenchWorker:
 
     def usage(self) -> dict[str, float]:
         """Peak and current RSS (MiB) and CPU seconds (all threads) of the worker so far."""
-        fields = {}
-        for entry in Path(f"/proc/{self.process.pid}/status").read_text().splitlines():
-            name, _, value = entry.partition(":")
-            if name in ("VmHWM", "VmRSS"):
-                fields[name] = int(value.split()[0]) / 1024
-        # /proc/<pid>/stat: utime and stime are the 12th and 13th fields after "(comm) "
-        ticks = Path(f"/proc/{self.process.pid}/stat").read_text().rpartition(")")[2].split()
-        cpu_s = (int(ticks[11]) + int(ticks[12])) / os.sysconf("SC_CLK_TCK")
-        return {"peak_rss_mib": fields["VmHWM"], "rss_mib": fields["VmRSS"], "cpu_s": cpu_s}
+        pid = self.process.pid
+        return {"peak_rss_mib": proc_mib(pid, "VmHWM"), "rss_mib": proc_mib(pid, "VmRSS"),
+                "cpu_s": proc_cpu_s(pid)}
 
     def stop(self) -> int:
         self.process.send_signal(signal.SIGTERM)

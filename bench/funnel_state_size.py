@@ -32,15 +32,13 @@ from tests.unit.services.funnel.conftest import DictTables  # noqa: E402  (the w
 NOW_US = 1_900_000_000_000_000  # processing time after the world's period
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--customers", type=int, default=20_000)
-    parser.add_argument("--days", type=int, default=90)
-    args = parser.parse_args()
+def world_through_processor(customers: int, days: int):
+    """A synthetic world (``lens data synth``, seed 3) through ``FunnelProcessor.on_pos`` with
+    in-memory tables: (tables, funnels, POS records, seconds of processor logic)."""
     with tempfile.TemporaryDirectory() as folder:
         subprocess.run([sys.executable, "-m", "lens.cli.main", "data", "synth", "--customers",
-                        str(args.customers), "--days", str(args.days), "--seed", "3", "--out",
-                        folder], check=True, capture_output=True)
+                        str(customers), "--days", str(days), "--seed", "3", "--out", folder],
+                       check=True, capture_output=True)
         funnels = load_funnels(Path(folder) / "transactions.csv").funnels
     records = [(event_key(e), encode(e)) for b in baskets_in_time_order(funnels)
                for e in basket_events(b)]
@@ -50,11 +48,19 @@ def main() -> None:
     for offset, (key, value) in enumerate(records):
         processor.on_pos(tables, partition=hash(key) % 8, offset=offset, key=key, value=value,
                          now_us=NOW_US)
-    seconds = time.perf_counter() - began
+    return tables, funnels, len(records), time.perf_counter() - began
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--customers", type=int, default=20_000)
+    parser.add_argument("--days", type=int, default=90)
+    args = parser.parse_args()
+    tables, funnels, records, seconds = world_through_processor(args.customers, args.days)
     sizes = np.array([len(v) for v in tables.states.values()])
     sessions = np.mean([len(h) for h in funnels.values()])
-    print(f"{len(sizes):,} customers ({sessions:.1f} sessions each), {len(records):,} records in "
-          f"{seconds:.1f} s: {len(records) / seconds:,.0f} records/s of processor logic")
+    print(f"{len(sizes):,} customers ({sessions:.1f} sessions each), {records:,} records in "
+          f"{seconds:.1f} s: {records / seconds:,.0f} records/s of processor logic")
     print(f"bytes per customer: mean {sizes.mean():,.0f}, median {np.median(sizes):,.0f}, "
           f"p99 {np.percentile(sizes, 99):,.0f}, max {sizes.max():,}; 1,000,000 such customers: "
           f"{sizes.mean() * 1e6 / 2**30:.1f} GiB of table values")
