@@ -45,6 +45,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         help="time head trained with the encoders (joint) or apart from them (twin)")
     add("--time-loss", choices=("mae", "mse"), default=None, help="time-to-next regression loss")
     add("--beam-width", type=int, default=None, help="decoding beam width (1 = greedy)")
+    add("--end-threshold", type=float, default=None,
+        help="decoding: end the basket only where end-of-basket has at least this probability "
+        "(0 = when it is the most likely class); preset default if unset")
     add("--repeat-path", action=argparse.BooleanOptionalAction, default=None,
         help="NSD repeat (copy) path over the customer's own items; preset default if unset")
     add("--item-embeddings", default=None,
@@ -73,6 +76,7 @@ def _model_config(args: argparse.Namespace):
         "time_mode": args.time_mode,
         "time_loss": args.time_loss,
         "beam_width": args.beam_width,
+        "end_threshold": args.end_threshold,
         "repeat_path": args.repeat_path,
     }
     overrides = {k: v for k, v in overrides.items() if v is not None}

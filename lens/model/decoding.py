@@ -4,6 +4,14 @@ when every basket of the batch has ended (or after ``max_items`` steps).
 Both never repeat an item (emitted classes are masked), never emit OOV (class 1), emit at least one
 item (end-of-basket is masked at the first step), and stop at end-of-basket or after ``max_items``.
 
+When the basket ends: with ``end_threshold`` 0, when end-of-basket is the single most likely class
+(plain argmax). That ends baskets early: the probability of going on is spread over thousands of
+items, so end-of-basket often beats the best single item while the model still thinks the basket
+more likely to go on than not (LENS1000 + repeat path on Ta-Feng: 1.4 items decoded per basket,
+6.8 in the targets). With ``end_threshold`` t > 0, end-of-basket may be chosen only at a step where
+its own probability reaches t (0.5: "the basket more likely ends here than goes on"); below t the
+best item is taken. The ranking does not depend on t beyond the length of the decoded path.
+
 Output (dict of tensors, B customers, D' = max_items, K = ranking_size):
   items       int32   [B, D']  vocabulary ids in decoding order, 0 after the basket ended
   scores      float32 [B, D']  p(item | previous items, funnel) at the step it was emitted
@@ -23,7 +31,7 @@ over the classes still allowed at that step.
 
 import tensorflow as tf
 
-__all__ = ["beam_search", "decode", "greedy_decode"]
+__all__ = ["beam_search", "decode", "decode_as_configured", "greedy_decode"]
 
 _NEG = -1e9
 
@@ -62,7 +70,18 @@ def _until_all_ended(body, loop_vars, max_items: int):
     )
 
 
-def greedy_decode(model, encoding, max_items: int, ranking_size: int, history=None) -> dict:
+def _choosable(probs, end_threshold: float):
+    """probs [..., C] -> the same with end-of-basket zeroed where its probability is under
+    ``end_threshold`` (what the next token is chosen from)."""
+    if end_threshold <= 0:
+        return probs
+    keep_end = probs[..., :1] >= end_threshold
+    return tf.concat([tf.where(keep_end, probs[..., :1], 0.0), probs[..., 1:]], axis=-1)
+
+
+def greedy_decode(
+    model, encoding, max_items: int, ranking_size: int, history=None, end_threshold: float = 0.0
+) -> dict:
     """encoding [B, H], history [B, C] or None -> decoded baskets (see the module docstring)."""
     nsd, embed = model.nsd, model.item_embedding
     history, class_embeddings = _repeat_inputs(model, history)
@@ -75,7 +94,8 @@ def greedy_decode(model, encoding, max_items: int, ranking_size: int, history=No
         )  # [B, C]
         logits = logits + _step_mask(num_classes, step) + emitted * _NEG
         probs = tf.nn.softmax(logits)  # [B, C]
-        token = tf.where(active, tf.argmax(probs, axis=-1, output_type=tf.int32), 0)
+        choice = tf.argmax(_choosable(probs, end_threshold), axis=-1, output_type=tf.int32)
+        token = tf.where(active, choice, 0)
         best = tf.where(active[:, None], tf.maximum(best, probs), best)
         active = active & (token > 0)
         score = tf.gather(probs, token, batch_dims=1)
@@ -104,7 +124,8 @@ def greedy_decode(model, encoding, max_items: int, ranking_size: int, history=No
 
 
 def beam_search(
-    model, encoding, max_items: int, ranking_size: int, beam_width: int, history=None
+    model, encoding, max_items: int, ranking_size: int, beam_width: int, history=None,
+    end_threshold: float = 0.0,
 ) -> dict:
     """encoding [B, H], history [B, C] or None -> the most likely basket (sum of
     log-probabilities, end-of-basket included) among ``beam_width`` beams; outputs as
@@ -127,6 +148,7 @@ def beam_search(
         logits = logits + _step_mask(num_classes, step) + emitted * _NEG
         log_probs = tf.nn.log_softmax(logits)  # [B, W, C]
         probs = tf.exp(log_probs)
+        log_probs = tf.math.log(tf.maximum(_choosable(probs, end_threshold), 1e-30))
         log_probs = tf.where(active[:, :, None], log_probs, stay)
         total = tf.reshape(beam_score[:, :, None] + log_probs, [batch, width * num_classes])
         beam_score, index = tf.math.top_k(total, k=width)  # [B, W]
@@ -188,11 +210,23 @@ def _finish(items, scores, quantities, best, ranking_size: int) -> dict:
 
 
 def decode(
-    model, encoding, max_items: int, ranking_size: int, beam_width: int = 1, history=None
+    model, encoding, max_items: int, ranking_size: int, beam_width: int = 1, history=None,
+    end_threshold: float = 0.0,
 ) -> dict:
     """Greedy when ``beam_width`` is 1, else beam search. ``ranking_size`` is capped at the
     number of item classes; ``history`` is needed with the repeat path."""
     ranking_size = min(ranking_size, model.nsd.num_classes - 2)
     if beam_width <= 1:
-        return greedy_decode(model, encoding, max_items, ranking_size, history)
-    return beam_search(model, encoding, max_items, ranking_size, beam_width, history)
+        return greedy_decode(model, encoding, max_items, ranking_size, history, end_threshold)
+    return beam_search(
+        model, encoding, max_items, ranking_size, beam_width, history, end_threshold
+    )
+
+
+def decode_as_configured(model, config, encoding, history=None) -> dict:
+    """``decode`` with the basket cap, ranking size, beam width and end threshold of ``config``
+    (a LensConfig): what inference and the exported signatures run."""
+    return decode(
+        model, encoding, config.max_target_items, config.ranking_size, config.beam_width,
+        history=history, end_threshold=config.end_threshold,
+    )

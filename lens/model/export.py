@@ -92,7 +92,7 @@ def build_serving_module(trained: TrainedLens, asset_dir: Path):
     ``asset_dir`` receives items.txt and users.txt (copied into the SavedModel on save)."""
     import tensorflow as tf
 
-    from lens.model.decoding import decode
+    from lens.model.decoding import decode_as_configured
 
     model, config = trained.model, trained.config
     S, L, F = config.max_sessions, config.max_basket_items, len(FEATURE_NAMES)
@@ -146,9 +146,8 @@ def build_serving_module(trained: TrainedLens, asset_dir: Path):
             session_items, session_features, session_count, customer_id
         )
         encoding = model.funnel_embedding(items, features, user, lengths)
-        out = decode(
-            model, encoding, config.max_target_items, config.ranking_size, config.beam_width,
-            history=model.repeat_history(items, lengths),
+        out = decode_as_configured(
+            model, config, encoding, history=model.repeat_history(items, lengths)
         )
         return {
             "items": names_of(out["items"]),

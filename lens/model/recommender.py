@@ -33,7 +33,7 @@ class Predictor:
     def __init__(self, trained: TrainedLens) -> None:
         import tensorflow as tf
 
-        from lens.model.decoding import decode
+        from lens.model.decoding import decode_as_configured
 
         self.trained = trained
         model, config = trained.model, trained.config
@@ -49,9 +49,8 @@ class Predictor:
         )
         def run(items, features, user, lengths):
             encoding = model.funnel_embedding(items, features, user, lengths)  # [B, H]
-            out = decode(
-                model, encoding, config.max_target_items, config.ranking_size, config.beam_width,
-                history=model.repeat_history(items, lengths),
+            out = decode_as_configured(
+                model, config, encoding, history=model.repeat_history(items, lengths)
             )
             return out | {"days_to_next": model.days_to_next(encoding), "encoding": encoding}
 

@@ -71,3 +71,24 @@ def test_decoding_loop_ends_when_every_basket_has_ended(model, encoding, beam_wi
     out = decode(model, encoding, max_items=8, ranking_size=4, beam_width=beam_width)
     assert len(calls) == 3
     assert out["items"].numpy().tolist() == [[A, B, 0, 0, 0, 0, 0, 0]] * 4
+
+
+@pytest.mark.parametrize("beam_width", [1, 3])
+def test_end_threshold_ends_the_basket_only_once_end_of_basket_is_that_likely(
+    model, encoding, beam_width
+):
+    # End-of-basket (bias 3) is the most likely class at every step after A (bias 1), but its
+    # probability e^3 / (e^3 + items left) only grows as emitted items are masked.
+    force_bias(model, {A: 1.0, 0: 3.0})
+    items_left = model.nsd.num_classes - 2  # item classes (end-of-basket and OOV are not)
+    p_end = [np.exp(3) / (np.exp(3) + items_left - emitted) for emitted in (1, 2)]
+    threshold = float(np.mean(p_end))  # reached once two items are in the basket, not before
+
+    def sizes(end_threshold):
+        out = decode(model, encoding, max_items=5, ranking_size=4, beam_width=beam_width,
+                     end_threshold=end_threshold)
+        return out["sizes"].numpy().tolist()
+
+    assert sizes(0.0) == [1] * 4  # argmax: ends right after A
+    assert sizes(threshold) == [2] * 4
+    assert sizes(0.99) == [5] * 4  # never that likely: the basket fills up to max_items
