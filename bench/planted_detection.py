@@ -1,10 +1,11 @@
 """Algorithms 1 and 2 replayed offline over a synthetic world: are the planted cases found?
 
     .venv/bin/python bench/planted_detection.py --world .run/demo --model .run/demo/train \
-        [--threshold 3.5] [--min-history 30] [--novelty-weight 0.85] [--out RESULT.json]
+        [--threshold 3.5] [--min-history 30] [--novelty-weight 0.85] \
+        [--catalog .run/demo/products.csv] [--out RESULT.json]
 
 ``--world``: a folder written by ``lens data synth`` (transactions.csv, resupplies.csv,
-ground_truth.json). ``--model``: a trained LENS run directory or a baseline name (what ``lens
+products.csv, ground_truth.json). ``--model``: a trained LENS run directory or a baseline name (what ``lens
 eval`` takes; a baseline is fitted on the whole world). Every session is predicted from the
 sessions before it, in event-time order, exactly as the funnel worker would see it with
 predictions back before each customer's next basket (the demo's paced replay):
@@ -14,6 +15,9 @@ predictions back before each customer's next basket (the demo's paced replay):
   level); a customer counts as found when an alert fires on or after their planted change day.
   Recall = found / planted (also per kind of change); precision = alerted customers with a
   planted change / alerted customers. Also printed at other thresholds, and the dA quantiles.
+  ``--catalog`` (the world's products.csv, each product's category, what a retailer's catalog
+  holds) adds the need-level signals to the level (``--drop-weight``, ``--new-weight``);
+  the results then also hold the same run without it (``anomaly_without_catalog``).
 - Algorithm 2 runs ``StockoutMonitor`` with the resupply plan; each prediction goes to the
   customer's most frequent store among their last 10 sessions (the worker keeps fewer sessions,
   but the rule is the same) and brings the customer's sessions up to it (the per-product
@@ -38,7 +42,7 @@ from pathlib import Path
 import numpy as np
 
 from lens import v1
-from lens.anomaly import AnomalyConfig, AnomalyDetector
+from lens.anomaly import AnomalyConfig, AnomalyDetector, read_catalog
 from lens.cli.models import resolve_model
 from lens.data.loaders import load_funnels
 from lens.stockout import StockoutConfig, StockoutMonitor
@@ -90,6 +94,8 @@ def anomalies(funnels, answers, changes, kinds, config: AnomalyConfig) -> dict:
             "recall": len(found) / len(changes) if changes else None,
             "precision": len(found) / len(alerted) if alerted else None,
             "found_by_kind": dict(collections.Counter(kinds[c] for c in sorted(found))),
+            # alerted customers whose change, if any, had not started when they alerted
+            "false_alerts": len(alerted) - len(found),
         }
     quantiles = np.quantile(distances, [0.1, 0.25, 0.5, 0.75, 0.9]).round(3).tolist()
     return {
@@ -162,6 +168,10 @@ def main() -> None:
     parser.add_argument("--threshold", type=float, default=AnomalyConfig().threshold)
     parser.add_argument("--min-history", type=int, default=30)
     parser.add_argument("--novelty-weight", type=float, default=AnomalyConfig().novelty_weight)
+    parser.add_argument("--catalog", type=Path, default=None, metavar="FILE",
+                        help="product catalog (the world's products.csv): need-level signals")
+    parser.add_argument("--drop-weight", type=float, default=AnomalyConfig().drop_weight)
+    parser.add_argument("--new-weight", type=float, default=AnomalyConfig().new_weight)
     parser.add_argument("--stockout-days", type=int, default=7)
     parser.add_argument("--out", type=Path, default=None, help="also write the results as JSON")
     args = parser.parse_args()
@@ -177,21 +187,36 @@ def main() -> None:
                for c in truth["behaviour_changes"]}
     kinds = {c["customer_id"]: c["kind"] for c in truth["behaviour_changes"]}
     config = AnomalyConfig(
-        threshold=args.threshold, min_history=args.min_history, novelty_weight=args.novelty_weight
+        threshold=args.threshold, min_history=args.min_history, novelty_weight=args.novelty_weight,
+        categories=None if args.catalog is None else read_catalog(args.catalog),
+        drop_weight=args.drop_weight, new_weight=args.new_weight,
     )
     result = {
         "world": str(args.world), "model": args.model,
+        "catalog": None if args.catalog is None else str(args.catalog),
         "anomaly": anomalies(funnels, answers, changes, kinds, config),
         "stockout": stockouts(funnels, answers, args.world, truth, StockoutConfig(
             n_days=args.stockout_days)),
     }
-    a, s = result["anomaly"], result["stockout"]
-    print(f"Algorithm 1: {a['sessions_scored']} sessions scored, dA quantiles {a['distance_quantiles']}")
-    for threshold, row in a["by_threshold"].items():
-        print(f"  threshold {threshold}: {row['planted_found']}/{a['planted']} planted changes "
-              f"found, {row['alerted_customers']} customers alerted, precision "
-              f"{row['precision'] if row['precision'] is None else round(row['precision'], 2)}; "
-              f"found by kind {row['found_by_kind']} of {a['planted_by_kind']}")
+    if args.catalog is not None:
+        result["anomaly_without_catalog"] = anomalies(
+            funnels, answers, changes, kinds, dataclasses.replace(config, categories=None)
+        )
+    s = result["stockout"]
+    runs = [("anomaly", "")]
+    if args.catalog is not None:
+        runs = [("anomaly_without_catalog", " without the catalog"),
+                ("anomaly", f" with the catalog {args.catalog}")]
+    for key, label in runs:
+        a = result[key]
+        print(f"Algorithm 1{label}: {a['sessions_scored']} sessions scored, dA quantiles "
+              f"{a['distance_quantiles']}")
+        for threshold, row in a["by_threshold"].items():
+            precision = row["precision"]
+            print(f"  threshold {threshold}: {row['planted_found']}/{a['planted']} planted changes "
+                  f"found, {row['alerted_customers']} customers alerted, precision "
+                  f"{precision if precision is None else round(precision, 2)}; "
+                  f"found by kind {row['found_by_kind']} of {a['planted_by_kind']}")
     print(f"Algorithm 2: {s['planted_found']}/{s['planted']} planted surges alerted "
           f"({s['planted_found_ahead']} ahead of the day); {s['alerted_cells_truly_short']} of "
           f"{s['alerted_cells']} alerted cells truly short")

@@ -142,6 +142,20 @@ class LensSettings(BaseSettings):
         3, ge=1, description="Sessions a customer needs before the novelty window for a session "
         "to be scored (Algorithm 1)."
     )
+    anomaly_catalog: Path | None = Field(
+        None,
+        description="Product catalog for Algorithm 1's need-level signals: a CSV with PROD_ID "
+        "(or PRODUCT_ID) and PRODUCT_SUBCLASS (e.g. `lens data synth`'s products.csv, a Ta-Feng "
+        "export); unset = product-level level only.",
+    )
+    anomaly_drop_weight: float = Field(
+        1.5, ge=0, description="With a catalog: weight of the dropped-needs share in the level "
+        "(Algorithm 1)."
+    )
+    anomaly_new_weight: float = Field(
+        1.5, ge=0, description="With a catalog: weight of the new-needs share in the level "
+        "(Algorithm 1)."
+    )
     anomaly_threshold: float = Field(
         3.5, gt=0, description="dB (robust z of the level within the cluster) above which a "
         "session alerts."
@@ -166,7 +180,8 @@ class LensSettings(BaseSettings):
     )
 
     @field_validator(
-        "cluster_model", "product_segments", "kafka_ssl_cafile", "history_store", mode="before"
+        "cluster_model", "product_segments", "kafka_ssl_cafile", "history_store",
+        "anomaly_catalog", mode="before"
     )
     @classmethod
     def _empty_path_is_unset(cls, value: Any) -> Any:

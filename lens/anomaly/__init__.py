@@ -3,7 +3,9 @@
 - ``prediction_distance`` (dA): ½ (1 - F1 of the predicted basket) + ½ (share of the observed
   products outside the predicted ranking), in [0, 1]; ``basket_distance`` is its first part.
 - ``novelty``: share of the products of a customer's latest sessions new to their repertoire;
-  ``sustained_level`` blends it with the mean of their latest dA into the level that is scored.
+  ``sustained_level`` blends it with the mean of their latest dA into the level that is scored,
+  and with a product catalog (``read_catalog``) adds the need-level ``dropped_needs`` and
+  ``new_needs`` (categories the customer stopped buying, or started buying repeatedly).
 - ``robust_z`` (dB): robust z-score of a customer's level against the same cluster's.
 - ``AnomalyDetector``: per-cluster windows for the stream; ``detect_anomalies`` for a batch, over
   ``funnel_observations`` (each customer's last session vs the prediction from the ones before).
@@ -22,6 +24,7 @@ from lens.anomaly.batch import (
 from lens.anomaly.clustering import ClusterModel, fit_clusters
 from lens.anomaly.detector import AnomalyConfig, AnomalyDetector, AnomalyResult, sustained_level
 from lens.anomaly.distance import basket_distance, f1_score, miss_rate, prediction_distance
+from lens.anomaly.needs import dropped_needs, need_sessions, new_needs, read_catalog
 from lens.anomaly.repertoire import novelty
 from lens.anomaly.robust import RobustWindow, leave_one_out_scores, mad, median, robust_z
 
@@ -37,6 +40,7 @@ __all__ = [
     "RobustWindow",
     "basket_distance",
     "detect_anomalies",
+    "dropped_needs",
     "f1_score",
     "fit_clusters",
     "funnel_observations",
@@ -44,8 +48,11 @@ __all__ = [
     "mad",
     "median",
     "miss_rate",
+    "need_sessions",
+    "new_needs",
     "novelty",
     "prediction_distance",
+    "read_catalog",
     "robust_z",
     "split_last_sessions",
     "sustained_level",

@@ -11,7 +11,10 @@ those) and cluster (``FunnelState.cluster``, assigned by ``ClusterModel.assign_o
    sessions, this one included (a behaviour change lasts, one odd basket does not, and single
    baskets are noisy), blended with the ``novelty`` of their last ``novelty_window`` sessions
    against their own earlier ones (``repertoire``): the model's expectation and the customer's
-   established repertoire, both against what was bought;
+   established repertoire, both against what was bought; with a product catalog
+   (``AnomalyConfig.categories``) plus the need-level signals of ``needs``: ``drop_weight`` x
+   the share of the customer's established categories absent from the same window and
+   ``new_weight`` x the share of its categories new to them and bought repeatedly;
 3. dB = ``robust_z(level, window of the cluster)``: robust z-score against the last ``window``
    levels of the same cluster (the session's own level is scored first, then added);
 4. alert when the window holds at least ``min_history`` values and dB > ``threshold``.
@@ -28,12 +31,13 @@ the same cluster distributions (a global view would need a separate cluster-keye
 """
 
 import math
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
 from lens import v1
 from lens.anomaly.distance import prediction_distance
+from lens.anomaly.needs import dropped_needs, need_sessions, new_needs
 from lens.anomaly.repertoire import novelty
 from lens.anomaly.robust import RobustWindow
 from lens.errors import ConfigError, DataError
@@ -57,6 +61,16 @@ class AnomalyConfig:
     novelty_weight: share of the novelty in the level (the rest: the mean dA). 0.85: on the
         synthetic benchmark (seeds 7-9, BENCHMARKS.md) 0.5 and 0.7 found fewer planted
         changes per false alert, and 1.0 (novelty alone) no more than 0.85.
+    categories: the retailer's catalog, product -> category (``lens.segments.
+        read_product_subclasses``); None = no need-level signals, the level as without them.
+    drop_weight, new_weight: with ``categories``, the level adds ``drop_weight`` x
+        ``needs.dropped_needs`` and ``new_weight`` x ``needs.new_needs`` (same window and
+        established sessions as the novelty). Chosen on the synthetic benchmark's seed 7 and
+        measured on held-out seeds 8-11 (BENCHMARKS.md).
+    need_regular, need_min_count: a category is established when at least this share of the
+        sessions before the window, and at least this many of them, hold it.
+    need_floor: least denominator of the dropped share (``needs.dropped_needs``).
+    new_need_repeat: window sessions a category new to the customer must be in to count.
     """
 
     threshold: float = 3.5
@@ -68,6 +82,13 @@ class AnomalyConfig:
     novelty_window: int = 4
     established: int = 3
     novelty_weight: float = 0.85
+    categories: Mapping[str, str] | None = field(default=None, repr=False)
+    drop_weight: float = 1.5
+    new_weight: float = 1.5
+    need_regular: float = 0.5
+    need_min_count: int = 4
+    need_floor: float = 2.0
+    new_need_repeat: int = 2
 
     def __post_init__(self) -> None:
         counts = (self.window, self.min_history, self.smoothing, self.min_sessions,
@@ -79,6 +100,18 @@ class AnomalyConfig:
             )
         if not 0.0 <= self.novelty_weight <= 1.0:
             raise ConfigError(f"novelty_weight must be in [0, 1], got {self.novelty_weight}")
+        if not (self.drop_weight >= 0 and self.new_weight >= 0
+                and math.isfinite(self.drop_weight + self.new_weight)):
+            raise ConfigError(
+                f"drop_weight and new_weight must be finite and >= 0, got {self.drop_weight} "
+                f"and {self.new_weight}"
+            )
+        if not (0.0 < self.need_regular <= 1.0 and self.need_min_count >= 1
+                and self.new_need_repeat >= 1 and self.need_floor > 0):
+            raise ConfigError(
+                "need_regular must be in (0, 1], need_min_count and new_need_repeat >= 1 and "
+                "need_floor > 0"
+            )
         if self.min_history > self.window:
             raise ConfigError(f"min_history {self.min_history} cannot exceed window {self.window}")
         if not (self.min_scale > 0 and math.isfinite(self.threshold)):
@@ -101,13 +134,26 @@ def sustained_level(
 ) -> float | None:
     """The level of a customer whose latest dA values are ``distances`` (oldest first, this
     session's last) and whose sessions' products are ``sessions`` (oldest first, this session
-    last); None when the sessions are too few for the novelty."""
-    new = novelty(sessions, window=config.novelty_window, established=config.established)
+    last); None when the sessions are too few for the novelty. With ``config.categories``, the
+    need-level signals are added (module docstring)."""
+    window, established = config.novelty_window, config.established
+    new = novelty(sessions, window=window, established=established)
     if new is None:
         return None
     kept = list(distances)[-config.smoothing :]
     w = config.novelty_weight
-    return (1.0 - w) * sum(kept) / len(kept) + w * new
+    level = (1.0 - w) * sum(kept) / len(kept) + w * new
+    if config.categories is None:
+        return level
+    needs = need_sessions(sessions, config.categories)
+    dropped = dropped_needs(
+        needs, window=window, established=established, regular=config.need_regular,
+        min_count=config.need_min_count, floor=config.need_floor,
+    )
+    started = new_needs(needs, window=window, established=established,
+                        repeat=config.new_need_repeat)
+    # both are None only when the novelty is: the same split of the same sessions
+    return level + config.drop_weight * (dropped or 0.0) + config.new_weight * (started or 0.0)
 
 
 @dataclass

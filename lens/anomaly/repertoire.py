@@ -11,7 +11,8 @@ them new for the whole window. Measured on the synthetic benchmark (``bench/plan
 BENCHMARKS.md): a window of 4 sessions after at least 3 established ones separates switched
 segments from every ordinary customer's highest novelty on seeds 7-9.
 
-Needs that stop (``drop_need``) leave almost no trace here; see BENCHMARKS.md for what was tried.
+Needs that stop (``drop_need``) leave almost no trace here (BENCHMARKS.md); with the retailer's
+product catalog, ``lens.anomaly.needs`` sees them at category level.
 """
 
 from collections.abc import Sequence

@@ -34,7 +34,11 @@ sessions before it (the paper's Algorithm 1, the same dA and dB the funnel worke
           sessions before it) + 0.85 x novelty: the share of the products of their last 4
           sessions they never bought before them (env LENS_ANOMALY_NOVELTY_WINDOW). A
           behaviour change lasts, one odd basket does not; customers with fewer than 3
-          sessions before those (env LENS_ANOMALY_ESTABLISHED) get no level
+          sessions before those (env LENS_ANOMALY_ESTABLISHED) get no level;
+          with --catalog (each product's category), + 1.5 x the share of the
+          customer's regular categories absent from those 4 sessions (dropped needs)
+          + 1.5 x the share of their categories new to the customer and bought in 2+
+          of them (new needs); env LENS_ANOMALY_DROP_WEIGHT, LENS_ANOMALY_NEW_WEIGHT
   fk    = the customer's behaviour cluster: nearest centroid of its funnel embedding fE
           (--clusters FILE, or k-means fitted here on everyone's fE, K by silhouette)
   dB    = robust z-score of the level against the levels of the other customers of the
@@ -57,6 +61,8 @@ examples:
   lens anomalies --data data/synth/transactions.csv --model runs/lens
   lens anomalies --data tafeng.zip --model personal-top --threshold 3 --out anomalies.csv
   lens anomalies --data tx.csv --model runs/lens --save-clusters serving/clusters.json
+  lens anomalies --data data/synth/transactions.csv --model runs/lens \
+      --catalog data/synth/products.csv
 """
 
 
@@ -74,6 +80,11 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                         metavar="FILE",
                         help="behaviour clusters (lens.anomaly.ClusterModel file, env "
                         "LENS_CLUSTER_MODEL); default: fit k-means on the funnel embeddings")
+    parser.add_argument("--catalog", dest="anomaly_catalog", type=Path, default=None,
+                        metavar="FILE",
+                        help="product catalog, a CSV with PROD_ID (or PRODUCT_ID) and "
+                        "PRODUCT_SUBCLASS (`lens data synth` writes products.csv; env "
+                        "LENS_ANOMALY_CATALOG): adds the need-level signals to the level")
     parser.add_argument("--k", type=int, default=None,
                         help="clusters to fit when there is no --clusters (default: best "
                         "silhouette for K in 2..8)")
@@ -124,6 +135,7 @@ def run(args: argparse.Namespace, settings: LensSettings) -> int:
         ClusterModel,
         detect_anomalies,
         funnel_observations,
+        read_catalog,
         split_last_sessions,
     )
     from lens.cli.models import resolve_model
@@ -151,6 +163,10 @@ def run(args: argparse.Namespace, settings: LensSettings) -> int:
         min_sessions=AnomalyConfig().min_sessions if min_sessions is None else min_sessions,
         novelty_window=settings.anomaly_novelty_window,
         established=settings.anomaly_established,
+        categories=None if settings.anomaly_catalog is None
+        else read_catalog(settings.anomaly_catalog),
+        drop_weight=settings.anomaly_drop_weight,
+        new_weight=settings.anomaly_new_weight,
     )
     loaded = load_history(args.data, args.skip_bad)
     split = split_last_sessions(loaded.funnels, min_sessions=config.min_sessions)

@@ -21,17 +21,22 @@ prices; customer segments with recurring needs of personal periodicity, brand
 loyalty and exploration; a preferred store; store-exclusive and seasonal items;
 busier weekends. Plant behaviour changes (for anomaly alerts) and promotions the
 resupply plan misses (for out-of-stock alerts), and record them in
-ground_truth.json.
+ground_truth.json; write the product catalog (each product's category) to
+products.csv.
 """
 
 SYNTH_EPILOG = """\
-files written into --out (created if missing; these three files are replaced):
+files written into --out (created if missing; these four files are replaced):
   transactions.csv   TRAN_ID,CLIENT_ID,PROD_ID,TIMESTAMP,PROD_AMOUNT,PRODT_QTY,STORE_ID
                      one row per (basket, product), sorted by TIMESTAMP (2026-01-05T10:31:00);
                      PROD_AMOUNT = money value of the line, PRODT_QTY = units (integer >= 1)
   resupplies.csv     STORE_ID,PROD_ID,DAY,QUANTITY
                      the a-priori resupply plan for the last --resupply-days days: forecast
                      from history plus a margin, except where a promotion was planted
+  products.csv       PROD_ID,PRODUCT_SUBCLASS
+                     the product catalog: each product's need category (milk, diapers, ...),
+                     as a retailer's catalog has it; no customer or planted fact. Algorithm 1
+                     reads it as its catalog (lens anomalies --catalog, LENS_ANOMALY_CATALOG)
   ground_truth.json  parameters and seed, products, each customer's segment and recurring needs,
                      planted behaviour changes (customer, date, what changed), planted demand
                      surges (store, product, day, expected demand vs planned resupply) and every
@@ -54,7 +59,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     commands = data.add_subparsers(title="data commands", metavar="DATA_COMMAND", required=True)
     synth = commands.add_parser(
         "synth",
-        help="write synthetic transactions, a resupply plan and the ground truth",
+        help="write synthetic transactions, a resupply plan, a product catalog and the ground "
+        "truth",
         description=SYNTH_DESCRIPTION,
         epilog=SYNTH_EPILOG,
         formatter_class=argparse.RawDescriptionHelpFormatter,
@@ -72,7 +78,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         help="random seed, >= 0; the same seed gives the same files (default 0)",
     )
     synth.add_argument(
-        "--out", required=True, metavar="DIR", help="folder to write the three files into"
+        "--out", required=True, metavar="DIR", help="folder to write the four files into"
     )
     synth.add_argument(
         "--stores", type=int, default=3, metavar="K",
@@ -135,6 +141,7 @@ def _synth(args: argparse.Namespace, settings: LensSettings) -> int:
         f"wrote {len(dataset.resupplies)} resupply rows (from {config.resupply_start}) "
         f"to {paths['resupplies']}"
     )
+    print(f"wrote {len(dataset.products)} products with their category to {paths['products']}")
     print(
         f"wrote {len(dataset.changes)} behaviour changes, {len(dataset.surges)} demand surges "
         f"and {len(dataset.shortfalls)} short cells to {paths['ground_truth']} "

@@ -69,6 +69,10 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                         metavar="PATH",
                         help="behaviour clusters (a lens.anomaly.ClusterModel file) for "
                         "Algorithm 1 (env LENS_CLUSTER_MODEL); default: one cluster for everyone")
+    parser.add_argument("--catalog", dest="anomaly_catalog", type=Path, default=None,
+                        metavar="FILE",
+                        help="product catalog (PROD_ID,PRODUCT_SUBCLASS) for Algorithm 1's "
+                        "need-level signals (env LENS_ANOMALY_CATALOG); default: none")
     parser.add_argument("--product-segments", dest="product_segments", type=Path, default=None,
                         metavar="PATH",
                         help="product segment map of `lens segments products` (its folder or "

@@ -14,6 +14,10 @@ out_dir)`` saves
   units times the store's weekday factor), plus a margin: ``max(1, ceil(mu * (1 +
   resupply_margin) + 2 * sqrt(mu * d)))``, ``d`` the product's units-per-line dispersion. The
   forecast knows nothing of the planted promotions, so their cells fall short;
+- ``products.csv``: ``PROD_ID,PRODUCT_SUBCLASS``, the retailer's product catalog: every product
+  and its need category (``milk``, ``diapers``, ...), the one level of a category hierarchy a
+  real catalog has (Ta-Feng's PRODUCT_SUBCLASS; ``lens.segments.read_product_subclasses`` reads
+  it). Nothing about customers, changes or promotions: it is what a retailer knows anyway;
 - ``ground_truth.json``: parameters and seed, products, every customer's segment, store and
   needs, the planted behaviour changes and demand surges, and every cell of the window where
   demand exceeded the plan (planted or not).
@@ -57,6 +61,7 @@ from lens.data.synthetic_world import (
 from lens.errors import ConfigError, DataError
 
 __all__ = [
+    "CATALOG_COLUMNS",
     "CHANGE_KINDS",
     "RESUPPLY_COLUMNS",
     "TRANSACTION_COLUMNS",
@@ -76,6 +81,7 @@ TRANSACTION_COLUMNS = (
     "TRAN_ID", "CLIENT_ID", "PROD_ID", "TIMESTAMP", "PROD_AMOUNT", "PRODT_QTY", "STORE_ID",
 )
 RESUPPLY_COLUMNS = ("STORE_ID", "PROD_ID", "DAY", "QUANTITY")
+CATALOG_COLUMNS = ("PROD_ID", "PRODUCT_SUBCLASS")
 _DATETIME_FORMATS = {"TIMESTAMP": "%Y-%m-%dT%H:%M:%S", "DAY": "%Y-%m-%d"}
 
 
@@ -532,9 +538,10 @@ def _needs_frame(
 def write(
     dataset: SyntheticDataset, out_dir: str | Path, progress: bool = False
 ) -> dict[str, Path]:
-    """Write transactions.csv, resupplies.csv and ground_truth.json into ``out_dir``.
+    """Write transactions.csv, resupplies.csv, products.csv and ground_truth.json into
+    ``out_dir``.
 
-    Creates ``out_dir`` if needed and replaces those three files. Returns their paths by name.
+    Creates ``out_dir`` if needed and replaces those four files. Returns their paths by name.
     """
     out = Path(out_dir)
     try:
@@ -544,11 +551,13 @@ def write(
     paths = {
         "transactions": out / "transactions.csv",
         "resupplies": out / "resupplies.csv",
+        "products": out / "products.csv",
         "ground_truth": out / "ground_truth.json",
     }
     try:
         _write_csv(dataset.transactions[list(TRANSACTION_COLUMNS)], paths["transactions"], progress)
         _write_csv(dataset.resupplies[list(RESUPPLY_COLUMNS)], paths["resupplies"], False)
+        _write_catalog(dataset.products, paths["products"])
         _write_ground_truth(dataset.ground_truth(), paths["ground_truth"])
     except OSError as exc:
         raise DataError(
@@ -601,6 +610,14 @@ def _write_csv(frame: pd.DataFrame, path: Path, progress: bool, chunk: int = 500
                 line = field if line is None else np.strings.add(line, field)
                 line = np.strings.add(line, b"," if j < len(columns) - 1 else b"\n")
             fh.write(b"".join(line.tolist()))
+
+
+def _write_catalog(products: pd.DataFrame, path: Path) -> None:
+    """products.csv: each product and its category, in product id order (the catalog only)."""
+    rows = sorted(zip(products["product_id"], products["category"], strict=True))
+    with path.open("w", encoding="ascii", newline="") as fh:
+        fh.write(",".join(CATALOG_COLUMNS) + "\n")
+        fh.writelines(f"{product},{category}\n" for product, category in rows)
 
 
 def _write_ground_truth(truth: dict[str, Any], path: Path) -> None:

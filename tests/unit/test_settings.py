@@ -122,6 +122,25 @@ def test_the_funnel_worker_config_is_derived_from_settings(clean_lens_env, monke
     assert (config.anomaly.threshold, config.anomaly.min_sessions) == (2.5, 2)
     assert config.stockout.n_days == 3
     assert FunnelServiceConfig.from_settings(settings, no_model=True).model_server is None
+    assert config.anomaly.categories is None  # no catalog: the product-level level only
+
+
+def test_the_worker_reads_the_anomaly_catalog_flag_or_variable(clean_lens_env, monkeypatch,
+                                                                tmp_path):
+    from services.funnel.config import FunnelServiceConfig
+
+    catalog = tmp_path / "products.csv"
+    catalog.write_text("PROD_ID,PRODUCT_SUBCLASS\nP0000,milk\nP0001,diapers\n")
+    config = FunnelServiceConfig.from_settings(worker_settings("--catalog", str(catalog)))
+    assert config.anomaly.categories == {"P0000": "milk", "P0001": "diapers"}
+    assert (config.anomaly.drop_weight, config.anomaly.new_weight) == (1.5, 1.5)
+    monkeypatch.setenv("LENS_ANOMALY_CATALOG", str(catalog))
+    monkeypatch.setenv("LENS_ANOMALY_NEW_WEIGHT", "0.5")
+    config = FunnelServiceConfig.from_settings(worker_settings())
+    assert config.anomaly.categories == {"P0000": "milk", "P0001": "diapers"}
+    assert config.anomaly.new_weight == 0.5
+    monkeypatch.setenv("LENS_ANOMALY_CATALOG", "")
+    assert FunnelServiceConfig.from_settings(worker_settings()).anomaly.categories is None
 
 
 @pytest.mark.parametrize(

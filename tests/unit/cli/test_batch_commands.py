@@ -89,6 +89,38 @@ def test_anomalies_novelty_settings_score_short_histories(tmp_path, fake_model, 
     assert "0 with too few sessions for a level), 1 cluster(s), 1 above" in capsys.readouterr().out
 
 
+def test_anomalies_catalog_flags_a_customer_who_dropped_a_need(tmp_path, fake_model,
+                                                               clean_lens_env, monkeypatch, capsys):
+    """Everyone buys milk and bread on days 1 to 8, except c0, who buys no bread from day 5 on:
+    nothing new to see at product level, a dropped category with the catalog."""
+    rows = []
+    for i in range(40):
+        for day in range(1, 9):
+            products = ("milk",) if i == 0 and day >= 5 else ("milk", "bread")
+            rows += [f"t{i}d{day},c{i},{p},2026-03-0{day}T10:00:00,2,1,S1" for p in products]
+    data = tmp_path / "tx.csv"
+    data.write_text(HEADER + "\n".join(rows) + "\n")
+    catalog = tmp_path / "products.csv"
+    catalog.write_text("PROD_ID,PRODUCT_SUBCLASS\nmilk,dairy\nbread,bakery\n")
+    scored = ["anomalies", "--data", str(data), "--model", "fake", "--min-sessions", "1",
+              "--min-history", "5"]
+    assert main(scored) == 0
+    assert "1 cluster(s), 0 above dB 3.5" in capsys.readouterr().out
+    out = tmp_path / "a.csv"
+    assert main([*scored, "--catalog", str(catalog), "--out", str(out)]) == 0
+    assert "1 cluster(s), 1 above dB 3.5" in capsys.readouterr().out
+    first = next(csv.DictReader(out.open()))
+    # dA 0 (milk predicted, milk bought); bread, established at rate 1, absent: 1.5 x 1 / 2
+    assert first["customer_id"] == "c0" and float(first["level"]) == pytest.approx(0.75)
+    monkeypatch.setenv("LENS_ANOMALY_CATALOG", str(catalog))  # the same from the environment
+    monkeypatch.setenv("LENS_ANOMALY_DROP_WEIGHT", "0")
+    assert main(scored) == 0
+    assert "1 cluster(s), 0 above dB 3.5" in capsys.readouterr().out
+    monkeypatch.setenv("LENS_ANOMALY_CATALOG", str(tmp_path / "missing.csv"))
+    assert main(scored) == 2
+    assert "does not exist" in capsys.readouterr().err
+
+
 def test_anomalies_prints_a_table_and_writes_jsonl(tmp_path, fake_model, clean_lens_env, capsys):
     data = write_routines(tmp_path / "tx.csv")
     scored = ["anomalies", "--data", str(data), "--model", "fake", "--min-sessions", "1"]

@@ -51,7 +51,7 @@ def with_days(tx: pd.DataFrame, start: dt.date) -> pd.DataFrame:
 
 def test_same_seed_gives_the_same_files_byte_for_byte(tmp_path, small_dir):
     write(generate(SMALL), tmp_path)
-    for name in ("transactions.csv", "resupplies.csv", "ground_truth.json"):
+    for name in ("transactions.csv", "resupplies.csv", "products.csv", "ground_truth.json"):
         assert (tmp_path / name).read_bytes() == (small_dir / name).read_bytes(), name
 
 
@@ -371,7 +371,20 @@ def own_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def test_cli_synth_writes_the_three_files(tmp_path, capsys):
+def test_products_csv_is_the_catalog_each_product_with_its_category_only(small_dir):
+    from lens.segments.catalog import read_product_subclasses
+
+    lines = (small_dir / "products.csv").read_text().splitlines()
+    assert lines[0] == "PROD_ID,PRODUCT_SUBCLASS"  # nothing about customers, needs or plants
+    truth = json.loads((small_dir / "ground_truth.json").read_text())
+    expected = {p["product_id"]: p["category"] for p in truth["products"]}
+    assert len(lines) == len(expected) + 1
+    assert read_product_subclasses(small_dir / "products.csv") == expected
+    # every product sold is in the catalog
+    assert set(read_transactions(small_dir)["PROD_ID"]) <= set(expected)
+
+
+def test_cli_synth_writes_the_four_files(tmp_path, capsys):
     out = tmp_path / "out"
     args = own_parser().parse_args(
         ["data", "synth", "--customers", "40", "--days", "30", "--seed", "5", "--stores", "2",
@@ -379,7 +392,7 @@ def test_cli_synth_writes_the_three_files(tmp_path, capsys):
     )
     assert args.handler(args, None) == 0
     assert sorted(p.name for p in out.iterdir()) == [
-        "ground_truth.json", "resupplies.csv", "transactions.csv",
+        "ground_truth.json", "products.csv", "resupplies.csv", "transactions.csv",
     ]
     truth = json.loads((out / "ground_truth.json").read_text())
     given = {"customers": 40, "days": 30, "seed": 5, "stores": 2}
@@ -403,7 +416,7 @@ def test_cli_help_names_every_flag_and_file(capsys):
     assert exit_info.value.code == 0
     text = capsys.readouterr().out
     for word in ("--customers", "--days", "--seed", "--out", "--stores", "--start",
-                 "transactions.csv", "resupplies.csv", "ground_truth.json"):
+                 "transactions.csv", "resupplies.csv", "products.csv", "ground_truth.json"):
         assert word in text
 
 

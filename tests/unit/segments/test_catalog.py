@@ -34,6 +34,12 @@ def test_a_file_without_subclasses_has_none(tmp_path):
     assert read_product_subclasses(minimal) is None
 
 
+def test_a_catalog_with_the_minimal_schemas_product_column_is_read(tmp_path):
+    catalog = tmp_path / "products.csv"  # what `lens data synth` writes
+    catalog.write_text("PROD_ID,PRODUCT_SUBCLASS\nP0000,milk\nP0001,milk\nP0002,diapers\n")
+    assert read_product_subclasses(catalog) == {"P0000": "milk", "P0001": "milk", "P0002": "diapers"}
+
+
 def test_product_frequencies_count_baskets():
     funnels = {
         "a": (basket("a", 0, "milk tea"), basket("a", 1, "milk")),
