@@ -14,7 +14,9 @@ Everything is keyed by one store, so the service can partition stock-out aggrega
   then short again: new revision). Demand is in expected units, so every contributor's update
   moves it by fractions: alerting on each would repeat the same news dozens of times.
 - ``expire_before(day)``: drops cells of past days (bounds the state; call it with the
-  event-time watermark's date).
+  event-time watermark's date). It scans the state only when something can be older than
+  ``day`` (the store remembers a lower bound of its days), so calling it on every event costs
+  nothing until the date moves on.
 - Plan coverage: a day the store's resupply plan has no row for is unknown supply, not zero
   supply, so its cells never alert; once the plan covers a day (any product), a product without
   a row that day gets nothing (R = -demand). Cells of a day wait for its plan and are checked
@@ -22,6 +24,10 @@ Everything is keyed by one store, so the service can partition stock-out aggrega
 
 State (``to_dict``): per contributor ~40 bytes + ~30 per cell; per cell of demand, resupply and
 alert memory ~40 bytes each. Quantities are integer micro-units (exact in any order).
+
+Cost: ``apply`` and ``set_resupply`` on a day already planned work on the cells they change
+(and the contributor's previous cells) only, whatever the store's size; the first row of a new
+plan day also looks through the store's demand for that day's cells (once per day).
 """
 
 from collections.abc import Iterable
@@ -56,9 +62,17 @@ class StoreStockout:
     revisions: dict[Cell, int] = field(default_factory=dict)
     # days with at least one resupply row (derived from ``resupply``, so not serialised)
     planned_days: set[str] = field(default_factory=set)
+    # no cell, planned day or cell-less contribution is of a day before this one (a lower
+    # bound, derived, so not serialised): ``expire_before`` up to it has nothing to do
+    _horizon: str = field(default="", init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
         self.planned_days.update(day for _, day in self.resupply)
+        days = [*self.planned_days, *(d for _, d in self.demand), *(d for _, d in self.alerted),
+                *(d for _, d in self.cell_source), *(d for _, d in self.revisions)]
+        for entry in self.contributions.values():
+            days += [d for _, d in entry.cells] if entry.cells else [iso_date(entry.as_of)]
+        self._horizon = min(days, default="")
 
     # -- updates ------------------------------------------------------------------------------
 
@@ -80,6 +94,8 @@ class StoreStockout:
             changed.add(cell)
         changed = {c for c in changed if old_cells.get(c, 0) != new_cells.get(c, 0)}
         self.contributions[update.contributor] = _Contribution(update.as_of, new_cells)
+        days = {d for _, d in new_cells} or {iso_date(update.as_of)}
+        self._horizon = min(self._horizon, *days)
         name, version, label = update.model
         for cell in changed:
             current = self.cell_source.get(cell)
@@ -94,6 +110,7 @@ class StoreStockout:
         if self.resupply.get(cell) == micro:
             return []
         self.resupply[cell] = micro
+        self._horizon = min(self._horizon, day)
         if day in self.planned_days:
             return self._check({cell})
         self.planned_days.add(day)
@@ -106,9 +123,11 @@ class StoreStockout:
             )
         return self.set_resupply(resupply.product_id, resupply.day, resupply.quantity)
 
-    def expire_before(self, day: str) -> None:
+    def expire_before(self, day: str) -> set[str]:
         """Forget every cell of a day before ``day`` (ISO date) and contributors left without
-        cells whose prediction is older than that day."""
+        cells whose prediction is older than that day; returns the planned days forgotten."""
+        if day <= self._horizon:
+            return set()  # nothing is that old
         for contributor in list(self.contributions):
             entry = self.contributions[contributor]
             entry.cells = {c: q for c, q in entry.cells.items() if c[1] >= day}
@@ -117,7 +136,10 @@ class StoreStockout:
         for table in (self.demand, self.resupply, self.cell_source, self.alerted, self.revisions):
             for cell in [c for c in table if c[1] < day]:
                 del table[cell]
-        self.planned_days = {d for d in self.planned_days if d >= day}
+        expired = {d for d in self.planned_days if d < day}
+        self.planned_days -= expired
+        self._horizon = day
+        return expired
 
     # -- queries ------------------------------------------------------------------------------
 
@@ -185,7 +207,15 @@ class StoreStockout:
 
     def plan_day(self, day: str) -> dict[str, int]:
         """The resupply plan of one day: product -> micro-units (what ``load_plan_day`` takes)."""
-        return {product: q for (product, d), q in self.resupply.items() if d == day}
+        return self.plan_days({day})[day]
+
+    def plan_days(self, days: Iterable[str]) -> dict[str, dict[str, int]]:
+        """``plan_day`` of each of ``days``, in one pass over the plan."""
+        plans: dict[str, dict[str, int]] = {day: {} for day in days}
+        for (product, d), q in self.resupply.items():
+            if d in plans:
+                plans[d][product] = q
+        return plans
 
     def load_plan_day(self, day: str, plan: dict[str, int]) -> None:
         """Put one day's stored plan (from ``plan_day``) back, without alerting: the state it was

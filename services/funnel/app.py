@@ -6,7 +6,8 @@
                                              └─> <id>-store-events (key = store) ─┐
     inventory.resupplies ─> agent "resupplies" ─> <id>-store-events ──────────────┤
                                                                                   v
-            agent "stores" (4 partitions, table "store-stockout": store -> StoreStockout JSON)
+            agent "stores" (4 partitions, table "store-stockout": store -> StoreStockout JSON,
+                            store|plan|day -> the day's resupply plan)
                                                                    ─> lens.alerts.stockout
     model server <─ PredictionDispatcher (background) ─> lens.predictions (customer's partition)
 
@@ -33,9 +34,17 @@ then lets Faust ack the batch (``FunnelService.process_customer_batch`` says why
 flush before a commit is not enough). So an offset is committed only for a record whose effect
 is durable, also when its partition moves to another worker or the worker stops: as with one
 record at a time, a crash or a rebalance replays the records since the last commit, and the
-state recognises those it has already seen (see ``services.funnel.processor``). A record that
-arrives while records before it on its partition never did (Faust loses some around a
-rebalance, see ``_Sequence``) is not applied: the partition is read again from the hole.
+state recognises those it has already seen (see ``services.funnel.processor``). Faust loses
+records on the way to the agent around a rebalance (``services.funnel.sequence``): the agent
+applies each partition's records in offset order from the group's committed offset, reads the
+records a hole leaves out straight from the broker and applies them first, and Faust commits no
+offset past what the agent has applied and made durable (``FunnelService.install_commit_guard``).
+
+The store agent works the same way (``FunnelService.process_store_batch``): micro-batches of
+store events against decoded store records kept in ``services.funnel.stockout.StoreCache``, each
+changed store written once per batch, the batch acked once those writes and its alerts are on
+the broker. A replayed demand event is recognised by its as_of, a replayed resupply sets the
+same plan again. (The store topic has no ``Sequence`` guard yet.)
 
 Web (``web_bind``:``web_port``): ``/metrics`` (Faust's Prometheus sensors and ``lens_funnel_*``),
 the query API (``/v1/customers/{id}``, ``/v1/stores/{id}``, ``/openapi.json``: see
@@ -45,15 +54,14 @@ table value, on this worker only) and ``/funnel/stats/``.
 
 import asyncio
 import logging
-import sys
 import time
 import weakref
+from collections.abc import Callable
 from typing import Any
 
 import faust
 from faust.sensors.prometheus import setup_prometheus_sensors
 from faust.streams import _current_event
-from faust.types import TP
 from google.protobuf.message import Message
 from prometheus_client import CollectorRegistry
 
@@ -74,8 +82,9 @@ from services.funnel.metrics import FunnelMetrics
 from services.funnel.predictor import CLUSTER_HEADER, Forecast, PredictionDispatcher, Predictor
 from services.funnel.processor import FunnelProcessor, Output, Result, store_topic_name
 from services.funnel.query import define_query_views
-from services.funnel.stockout import StoreProcessor
-from services.funnel.tables import SentTable, StateCache
+from services.funnel.sequence import LogReader, LogRecord, Sequence
+from services.funnel.stockout import StoreCache, StoreProcessor
+from services.funnel.tables import DecodedCache, SentTable, StateCache
 
 __all__ = ["FunnelService", "ensure_topics", "internal_topics"]
 
@@ -140,7 +149,7 @@ def _cluster(headers: Any) -> int | None:
     return None
 
 
-_STORE_EVENT_PAUSE_S = 0.001  # see the stores agent
+_STORE_BATCH_PAUSE_S = 0.001  # see the stores agent
 
 
 def _now_us() -> int:
@@ -151,55 +160,6 @@ def _enter(event: Any) -> None:
     """Make ``event`` Faust's current event in this task: its tables read and write the current
     event's partition, and the batch that ``take_events`` hands the agent leaves none set."""
     _current_event.set(weakref.ref(event))
-
-
-class _Sequence:
-    """The next offset the funnel agent expects of each source partition (issue 8).
-
-    Faust 0.15.3 can lose records between the fetch and the agent while it re-seeks partitions
-    after a rebalance: ``Recovery.on_recovery_completed`` resumes them before
-    ``Consumer.perform_seek``, so records fetched before the seek are still delivered while the
-    read offset goes back; later ones are then dropped as already read, or passed over as an
-    offset gap that ``Consumer._add_gap`` marks done (and commits). A record past a hole is not
-    applied: the agent seeks the partition back to the hole (``FunnelService._refetch``) and the
-    records come again, in order. Records from before the expected offset are replays, applied
-    as usual (the state recognises them). A hole still there after ``max_rereads`` reads is a
-    real gap in the log, not a lost record (a transactional producer's control records, a
-    compacted topic): the record past it is then applied, so such a gap cannot stall the
-    partition."""
-
-    def __init__(self, max_rereads: int = 3) -> None:
-        self.max_rereads = max_rereads
-        self._next: dict[tuple[str, int], int] = {}
-        self._holes: dict[tuple[str, int], int] = {}
-        self._rereads: dict[tuple[str, int], tuple[int, int]] = {}  # -> (hole, reads so far)
-
-    def admit(self, topic: str, partition: int, offset: int) -> bool:
-        """Whether to apply the record now (False: records before it are missing)."""
-        key = (topic, partition)
-        expected = self._next.get(key)
-        if expected is not None and offset > expected:
-            hole, reads = self._rereads.get(key, (expected, 0))
-            if hole != expected or reads < self.max_rereads:
-                self._holes[key] = expected
-                return False
-            log.warning("%s[%d]: offsets %d..%d never arrived in %d reads; taken as a gap in "
-                        "the log", topic, partition, expected, offset - 1, reads)
-        self._next[key] = offset + 1
-        return True
-
-    def take_holes(self) -> dict[tuple[str, int], int]:
-        """(topic, partition) -> the offset to read again from, found since the last call."""
-        holes, self._holes = self._holes, {}
-        for key, hole in holes.items():
-            last, reads = self._rereads.get(key, (hole, 0))
-            self._rereads[key] = (hole, reads + 1 if last == hole else 1)
-        return holes
-
-    def forget(self, partitions: set[int]) -> None:
-        for table in (self._next, self._holes, self._rereads):
-            for key in [k for k in table if k[1] in partitions]:
-                del table[key]
 
 
 class _FunnelTables:
@@ -315,11 +275,15 @@ class FunnelService:
         self.states = raw_table("funnel-state", POS_TRANSACTIONS.partitions, SentTable)
         self.partition_records = raw_table("funnel-partitions", POS_TRANSACTIONS.partitions,
                                            SentTable)
-        self.stores = raw_table("store-stockout", STOCKOUT_ALERTS.partitions)
+        # the store agent's table: it waits for its changelog records (process_store_batch)
+        self.stores = raw_table("store-stockout", STOCKOUT_ALERTS.partitions, SentTable)
         self.tables = _FunnelTables(self.states, self.partition_records)
         self.state_cache = StateCache(self.tables, config.state_cache_size)
-        self.sequence = _Sequence()
+        self.sequence = Sequence()
+        # reads what a hole in a source partition leaves out (and the committed offsets)
+        self.log_reader = LogReader(config.kafka.client_config(), config.app_id)
         self.store_tables = _StoreTables(self.stores)
+        self.store_cache = StoreCache(self.store_tables, config, config.store_cache_size)
         self._define_agents()
         self._define_views()
 
@@ -402,33 +366,93 @@ class FunnelService:
         want = dispatcher.due if dispatcher is not None else (lambda customer: False)
         return self.processor.on_sweep(tables, want_prediction=want, **common)
 
-    def handle_customer_batch(self, events: list[Any]) -> Result:
-        """A batch of the funnel agent: every record in turn, then each changed customer state
-        written once, in an event of its partition (a Faust table writes into the partition of
-        the current event). ``predict`` holds (snapshot, partition) pairs."""
+    @staticmethod
+    def _handle_batch(
+        events: list[Any], cache: DecodedCache[Any], handle: Callable[[Any], Result | None]
+    ) -> Result:
+        """A batch of an agent over ``cache``: ``handle(message)`` of every record in turn (in
+        its event; None: not applied), then each changed value written once, in an event of its
+        partition (a Faust table writes into the partition of the current event). ``predict``
+        holds (snapshot, partition) pairs."""
         batch = Result()
         last_event: dict[int, Any] = {}
         try:
             for event in events:
                 message = event.message
-                if not self.sequence.admit(message.topic, message.partition, message.offset):
-                    continue
                 _enter(event)
-                result = self.handle_customer_record(
-                    message.topic, message.partition, message.offset, message.key,
-                    message.value, message.headers,
-                )
+                result = handle(message)
+                if result is None:
+                    continue
                 batch.outputs += result.outputs
                 batch.predict += [(state, message.partition) for state in result.predict]
                 last_event[message.partition] = event
-            for partition in self.state_cache.dirty_partitions():
+            for partition in cache.dirty_partitions():
                 _enter(last_event[partition])
-                self.state_cache.flush(partition)
+                cache.flush(partition)
         except BaseException:
             # half-applied changes must not outlive the batch: reload from the table
-            self.state_cache.clear()
+            cache.clear()
             raise
         return batch
+
+    def handle_customer_batch(
+        self, events: list[Any], read: dict[tuple[str, int], dict[int, LogRecord]] | None = None
+    ) -> Result:
+        """A batch of the funnel agent (``_handle_batch`` over the state cache), each partition's
+        records in offset order (``Sequence``): before a record past a hole, the records of the
+        hole, from ``read`` (``LogReader.read`` of ``Sequence.missing``); a replay (a record
+        before the expected offset) is applied as usual."""
+        read = read or {}
+
+        def apply(record: Any) -> Result:
+            return self.handle_customer_record(
+                record.topic, record.partition, record.offset, record.key, record.value,
+                record.headers,
+            )
+
+        def handle(message: Any) -> Result:
+            key = (message.topic, message.partition)
+            expected = self.sequence.expected(key)
+            result = Result()
+            if expected is not None and message.offset > expected:
+                if key not in read:
+                    raise RuntimeError(f"{key}: offsets {expected}..{message.offset - 1} missing "
+                                       "and not read (Sequence.missing)")
+                found = [read[key][offset] for offset in range(expected, message.offset)
+                         if offset in read[key]]
+                log.warning("%s[%d]: offsets %d..%d did not reach the agent: %d read from the "
+                            "broker, %d not in the log", message.topic, message.partition,
+                            expected, message.offset - 1, len(found),
+                            message.offset - expected - len(found))
+                for record in found:
+                    self.sequence.advance(key, record.offset)
+                    done = apply(record)
+                    result.outputs += done.outputs
+                    result.predict += done.predict
+            self.sequence.advance(key, message.offset)
+            done = apply(message)
+            result.outputs += done.outputs
+            result.predict += done.predict
+            return result
+
+        return self._handle_batch(events, self.state_cache, handle)
+
+    def handle_store_batch(self, events: list[Any]) -> Result:
+        """A batch of the store agent (``_handle_batch`` over the store cache)."""
+
+        def handle(message: Any) -> Result:
+            return self.store_processor.on_store_record(
+                self.store_cache.partition(message.partition), partition=message.partition,
+                offset=message.offset, key=message.key, value=message.value, now_us=_now_us(),
+            )
+
+        return self._handle_batch(events, self.store_cache, handle)
+
+    async def process_store_batch(self, events: list[Any]) -> None:
+        """The store agent's work on a batch: done (and Faust may ack it) only once the batch's
+        changelog records and alerts are on the broker, as ``process_customer_batch``."""
+        result = self.handle_store_batch(events)
+        await asyncio.gather(*self._send_soon(result.outputs), *self.stores.take_sent())
 
     async def process_customer_batch(self, events: list[Any]) -> None:
         """The funnel agent's work on a batch. Faust acks the batch's records when this returns
@@ -442,7 +466,10 @@ class FunnelService:
         worker that then stopped or lost the partition could leave committed offsets of records
         whose state change never reached the changelog: the next owner would restore the state
         without them and read on after them."""
-        result = self.handle_customer_batch(events)
+        read = await self._read_holes(events)
+        result = self.handle_customer_batch(events, read)
+        positions = self.sequence.positions({(e.message.topic, e.message.partition)
+                                             for e in events})
         sent = self._send_soon(result.outputs)
         if result.predict:
             dispatcher = self.dispatcher()
@@ -450,20 +477,45 @@ class FunnelService:
                 for state, partition in result.predict:
                     dispatcher.submit(state, partition)
         await asyncio.gather(*sent, *self.states.take_sent(), *self.partition_records.take_sent())
-        for (topic, partition), offset in self.sequence.take_holes().items():
-            await self._refetch(TP(topic, partition), offset)
+        self.sequence.durable(positions)
 
-    async def _refetch(self, tp: TP, offset: int) -> None:
-        """Read ``tp`` again from ``offset`` (records from there on did not reach the agent, see
-        ``_Sequence``), unless the partition is no longer assigned (its next owner reads it from
-        the committed offset). What Faust holds as an offset gap from there on is records it
-        lost, not a gap in the log: dropped, or it would commit past them."""
-        consumer = self.app.consumer
-        if tp in consumer.assignment():
-            log.warning("%s: records from offset %d did not reach the agent; reading again",
-                        tp, offset)
-            consumer._gap[tp].chop(offset, sys.maxsize)
-            await consumer.seek(tp, offset)
+    async def _read_holes(self, events: list[Any]) -> dict[tuple[str, int], dict[int, LogRecord]]:
+        """What the batch needs read from the broker before it is applied: a partition's first
+        record since its assignment starts at the group's committed offset, and the records
+        that holes leave out (``Sequence``). Nothing is applied yet, so awaiting is safe."""
+        keys = [((e.message.topic, e.message.partition), e.message.offset) for e in events]
+        unknown = self.sequence.unknown(key for key, _ in keys)
+        if unknown:
+            earliest = self.app.conf.consumer_auto_offset_reset == "earliest"
+            for key, offset in (await self.log_reader.starts(unknown, earliest)).items():
+                self.sequence.start(key, offset)
+        holes = self.sequence.missing(keys)
+        if not holes:
+            return {}
+        return await self.log_reader.read(holes)
+
+    def install_commit_guard(self, consumer: Any) -> None:
+        """Bound the offsets Faust commits for the funnel agent's partitions to what the agent
+        has applied and made durable (``Sequence.committable``): Faust's offset-gap bookkeeping
+        counts offsets it passed over as acked, the record that arrived past them included,
+        which the agent may not have applied yet. Other topics commit as Faust says."""
+        if getattr(consumer, "_lens_commit_guard", False):
+            return
+        commit = consumer._commit
+        topics = set(self.customer_source.topics)
+
+        async def guarded_commit(offsets: Any) -> bool:
+            bounded = {}
+            for tp, offset in offsets.items():
+                if tp.topic in topics:
+                    offset = self.sequence.committable((tp.topic, tp.partition), offset)
+                    if offset is None:
+                        continue
+                bounded[tp] = offset
+            return await commit(bounded) if bounded else False
+
+        consumer._commit = guarded_commit
+        consumer._lens_commit_guard = True
 
     def _define_agents(self) -> None:
         app, service = self.app, self
@@ -486,18 +538,14 @@ class FunnelService:
 
         @app.agent(self.store_events, name="stores")
         async def stores(stream):
-            async for event in stream.events():
-                message = event.message
-                result = service.store_processor.on_store_record(
-                    service.store_tables, partition=message.partition, offset=message.offset,
-                    key=message.key, value=message.value, now_us=_now_us(),
-                )
-                await service._send(result.outputs)
-                # A store event decodes and encodes its whole store (tens of ms for a big one),
-                # and a backlog of them is read without a pause, starving the funnel agent and
-                # the sweep timer. A turn of the loop is not enough: the funnel agent's stream
-                # moves one record per turn. A millisecond lets it take what arrived meanwhile.
-                await asyncio.sleep(_STORE_EVENT_PAUSE_S)
+            config = service.config
+            async for events in stream.take_events(config.batch_max, config.batch_within_s):
+                await service.process_store_batch(events)
+                # A batch encodes each store it changed (tens of ms for a big one), and a backlog
+                # of batches is read without a pause, starving the funnel agent and the sweep
+                # timer. A turn of the loop is not enough: the funnel agent's stream moves one
+                # record per turn. A millisecond lets it take what arrived meanwhile.
+                await asyncio.sleep(_STORE_BATCH_PAUSE_S)
 
         @app.timer(interval=self.config.sweep_interval_s)
         async def sweep() -> None:
@@ -506,15 +554,25 @@ class FunnelService:
                 if tp.topic == POS_TRANSACTIONS.name:
                     await service.ticks.send(key=None, value=b"", partition=tp.partition)
 
+        store_topic = store_topic_name(self.config)
+
         @app.on_partitions_revoked.connect
         async def on_revoked(app, revoked, **kwargs) -> None:
             service.forget({tp.partition for tp in revoked if tp.topic == POS_TRANSACTIONS.name})
+            service.store_cache.forget({tp.partition for tp in revoked if tp.topic == store_topic})
 
         @app.on_partitions_assigned.connect
         async def on_assigned(app, assigned, **kwargs) -> None:
             # Records of partitions that moved are reloaded from the table on first use.
+            service.install_commit_guard(app.consumer)
             mine = {tp.partition for tp in assigned if tp.topic == POS_TRANSACTIONS.name}
             service.forget(set(range(POS_TRANSACTIONS.partitions)) - mine)
+            stores = {tp.partition for tp in assigned if tp.topic == store_topic}
+            service.store_cache.forget(set(range(STOCKOUT_ALERTS.partitions)) - stores)
+
+        @app.on_before_shutdown.connect
+        async def on_shutdown(app, **kwargs) -> None:
+            service.log_reader.close()
 
         self.funnel_agent, self.resupplies_agent, self.stores_agent = funnel, resupplies, stores
         self.sweep_timer = sweep

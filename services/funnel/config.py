@@ -12,7 +12,7 @@ import zlib
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from lens.anomaly import AnomalyConfig
+from lens.anomaly import AnomalyConfig, read_catalog
 from lens.errors import ConfigError
 from lens.settings import LensSettings
 from lens.stockout import StockoutConfig
@@ -71,7 +71,8 @@ class FunnelServiceConfig:
       alerts carry no product segment [``product_segments``].
     sessionizer: inactivity timeout [``funnel_inactivity_timeout_s``].
     anomaly: threshold and minimum histories [``anomaly_threshold``, ``anomaly_min_history``,
-      ``anomaly_min_sessions``].
+      ``anomaly_min_sessions``], and the product catalog of the need-level signals, read here
+      [``anomaly_catalog``, ``anomaly_drop_weight``, ``anomaly_new_weight``].
     stockout: horizon [``stockout_days``].
     web_bind: address the web server binds to (127.0.0.1 locally).
     max_in_flight: prediction calls in flight per worker.
@@ -81,14 +82,19 @@ class FunnelServiceConfig:
       3 s heartbeats, and heartbeats come from the consumer's own thread, so a busy event loop
       does not miss them.
     service_name: written into dead letters' ``service``.
-    batch_max, batch_within_s: the funnel agent takes up to ``batch_max`` records at a time,
-      waiting at most ``batch_within_s`` for them; each customer's changed state is written to
-      the table once per batch (``services.funnel.tables``), so a busy stream pays one write per
-      customer and batch, and a quiet one waits at most ``batch_within_s`` longer.
+    batch_max, batch_within_s: the funnel and store agents take up to ``batch_max`` records at
+      a time, waiting at most ``batch_within_s`` for them; each customer's (store's) changed
+      state is written to the table once per batch (``services.funnel.tables``), so a busy
+      stream pays one write per customer (store) and batch, and a quiet one waits at most
+      ``batch_within_s`` longer.
     state_cache_size: decoded customer states the agent keeps between batches, least recently
       used dropped first: the customers with a basket being scanned or a prediction on its way
       back are the ones worth keeping. A state at the caps (50 sessions of 10 items) is ~17 KB
       as JSON and ~110 KB decoded, so the default holds at most ~550 MB.
+    store_cache_size: decoded store records (Algorithm 2) the store agent keeps between
+      batches, least recently used dropped first. A store's record grows with its customers
+      (~30 bytes per predicted cell as JSON, a few times that decoded); a worker holds the
+      stores of its store partitions, usually all of them fit.
     validation: limits of ``lens.stream.Validator``.
     """
 
@@ -116,15 +122,18 @@ class FunnelServiceConfig:
     batch_max: int = 500
     batch_within_s: float = 0.01
     state_cache_size: int = 5_000
+    store_cache_size: int = 256
     validation: ValidationConfig = field(default_factory=ValidationConfig)
 
     def __post_init__(self) -> None:
         if self.max_in_flight < 1:
             raise ConfigError(f"max_in_flight must be >= 1, got {self.max_in_flight}")
-        if self.batch_max < 1 or self.batch_within_s <= 0 or self.state_cache_size < 0:
+        if (self.batch_max < 1 or self.batch_within_s <= 0 or self.state_cache_size < 0
+                or self.store_cache_size < 0):
             raise ConfigError(
-                f"batch_max must be >= 1, batch_within_s > 0 and state_cache_size >= 0, got "
-                f"{self.batch_max}, {self.batch_within_s} and {self.state_cache_size}"
+                f"batch_max must be >= 1, batch_within_s > 0 and state_cache_size and "
+                f"store_cache_size >= 0, got {self.batch_max}, {self.batch_within_s}, "
+                f"{self.state_cache_size} and {self.store_cache_size}"
             )
 
     @property
@@ -173,6 +182,10 @@ class FunnelServiceConfig:
                 window=max(AnomalyConfig().window, min_history),
                 novelty_window=settings.anomaly_novelty_window,
                 established=settings.anomaly_established,
+                categories=None if settings.anomaly_catalog is None
+                else read_catalog(settings.anomaly_catalog),
+                drop_weight=settings.anomaly_drop_weight,
+                new_weight=settings.anomaly_new_weight,
             ),
             stockout=StockoutConfig(n_days=settings.stockout_days),
         )

@@ -16,17 +16,28 @@ state.
 
 Table layout (``store-stockout``): the store's record under its id, ``{"stockout":
 StoreStockout.to_dict(include_plan=False), "watermark": newest as_of}``, and its resupply plan
-one day per key, ``plan_key(store, day)`` -> ``{product: micro-units}``. An event reads and
-writes the record plus only the plan days it touches: a plan of D days and P products would
-otherwise be rewritten, whole, to the changelog by each of its D x P resupply rows (a 14-day plan
-of 236 products: 90 KB per event, 3,000 events per store). Plan keys are written while the
-store's own event is processed, so they live in the store's partition and changelog. Cells and
-plan days before the watermark's previous day are expired, so a store's state stays bounded.
+one day per key, ``plan_key(store, day)`` -> ``{product: micro-units}``: a plan of D days and P
+products would otherwise be rewritten, whole, to the changelog with every write of the record
+(a 14-day plan of 236 products: 90 KB). Plan keys are written while an event of the store's own
+partition is processed, so they live in the store's partition and changelog. Cells and plan
+days before the watermark's previous day are expired, so a store's state stays bounded.
+
+Decoded between events (``StoreCache``, the ``services.funnel.tables.DecodedCache`` of the
+store agent): the agent takes store events in micro-batches and keeps each store's decoded
+``StoreRecord`` (its ``StoreStockout``, watermark, and the plan days read so far: a plan day is
+read from the table the first time an event touches it) across events and batches. At the end
+of a batch each store that changed is written once (``save_store``): the record, the plan days
+that changed and the deletion of those that expired. Decoding and encoding a store's whole
+record is proportional to the store (all its customers' cells); an event's own work is
+proportional to the cells it touches. A revoked partition's stores are dropped from the cache, a
+failed batch drops them all; either way they are read from the table again. One event at a
+time (a ``StoreCache`` of capacity 0, flushed after each event) gives the same alerts and the
+same table.
 """
 
 import json
 from collections.abc import Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Protocol
 
 from lens import v1
@@ -39,8 +50,11 @@ from lens.topics import INVENTORY_RESUPPLIES, STOCKOUT_ALERTS
 from services.funnel.config import FunnelServiceConfig
 from services.funnel.metrics import FunnelMetrics
 from services.funnel.processor import Output, Result, dead_letter, store_topic_name
+from services.funnel.tables import DecodedCache
 
 __all__ = [
+    "PartitionStores",
+    "StoreCache",
     "StoreProcessor",
     "StoreRecord",
     "StoreTables",
@@ -48,6 +62,7 @@ __all__ = [
     "encode_resupply_event",
     "load_store",
     "plan_key",
+    "save_store",
 ]
 
 _UNDECODABLE = v1.DeadLetterReason.DEAD_LETTER_REASON_UNDECODABLE
@@ -66,8 +81,35 @@ def plan_key(store_id: str, day: str) -> str:
 
 @dataclass
 class StoreRecord:
+    """A store's decoded state, and what of its plan is loaded and not yet written."""
+
     stockout: StoreStockout
     watermark: int | None
+    plan_loaded: set[str] = field(default_factory=set)  # planned days whose plan is in stockout
+    plan_changed: set[str] = field(default_factory=set)  # plan days to write (save_store)
+    plan_expired: set[str] = field(default_factory=set)  # plan days to delete (save_store)
+
+    def load_plan(self, tables: StoreTables, days: Iterable[str]) -> None:
+        """Read the stored plan of each planned day in ``days`` not loaded yet."""
+        stockout = self.stockout
+        for day in sorted(set(days) & (stockout.planned_days - self.plan_loaded)):
+            plan = tables.get_store(plan_key(stockout.store_id, day))
+            if plan:
+                stockout.load_plan_day(day, json.loads(plan))
+            self.plan_loaded.add(day)
+
+    def resupplied(self, day: str) -> None:
+        """The plan of ``day`` changed."""
+        self.plan_loaded.add(day)
+        self.plan_changed.add(day)
+        self.plan_expired.discard(day)
+
+    def expire_before(self, day: str) -> None:
+        """``StoreStockout.expire_before``, and the expired days' plan keys to delete."""
+        for expired in self.stockout.expire_before(day):
+            self.plan_loaded.discard(expired)
+            self.plan_changed.discard(expired)
+            self.plan_expired.add(expired)
 
 
 def load_store(
@@ -79,19 +121,57 @@ def load_store(
     data = tables.get_store(store_id)
     if not data:
         return None
-    record = json.loads(data)
-    stockout = StoreStockout.from_dict(record["stockout"], config.stockout)
-    load_plan_days(tables, stockout,
-                   stockout.planned_days if plan_days is None else set(plan_days))
-    return StoreRecord(stockout, record["watermark"])
+    raw = json.loads(data)
+    record = StoreRecord(StoreStockout.from_dict(raw["stockout"], config.stockout),
+                         raw["watermark"])
+    record.load_plan(tables, record.stockout.planned_days if plan_days is None else plan_days)
+    return record
 
 
-def load_plan_days(tables: StoreTables, stockout: StoreStockout, days: Iterable[str]) -> None:
-    """Read the stored plan of each planned day in ``days`` into ``stockout``."""
-    for day in sorted(set(days) & stockout.planned_days):
-        plan = tables.get_store(plan_key(stockout.store_id, day))
-        if plan:
-            stockout.load_plan_day(day, json.loads(plan))
+def save_store(tables: StoreTables, record: StoreRecord) -> None:
+    """Write the store's record, its changed plan days, and delete its expired plan days."""
+    stockout = record.stockout
+    for day in sorted(record.plan_expired):
+        tables.delete_store(plan_key(stockout.store_id, day))
+    for day, plan in sorted(stockout.plan_days(record.plan_changed).items()):
+        tables.put_store(plan_key(stockout.store_id, day),
+                         json.dumps(plan, separators=(",", ":"), sort_keys=True).encode())
+    record.plan_changed, record.plan_expired = set(), set()
+    tables.put_store(stockout.store_id, json.dumps(
+        {"stockout": stockout.to_dict(include_plan=False), "watermark": record.watermark},
+        separators=(",", ":"),
+    ).encode())
+
+
+class StoreCache(DecodedCache[StoreRecord]):
+    """Decoded ``StoreRecord``s over the ``store-stockout`` table (a record is read with no plan
+    day; ``PartitionStores.load_plan`` reads those an event touches); ``partition(p)`` is what
+    ``StoreProcessor.on_store_event`` gets for a record of partition ``p``."""
+
+    def __init__(self, tables: StoreTables, config: FunnelServiceConfig, capacity: int) -> None:
+        super().__init__(lambda store_id: load_store(tables, store_id, config, ()),
+                         lambda _, record: save_store(tables, record), capacity)
+        self.tables = tables
+
+    def partition(self, partition: int) -> "PartitionStores":
+        return PartitionStores(self, partition)
+
+
+class PartitionStores:
+    """One partition's stores, through the cache."""
+
+    def __init__(self, cache: StoreCache, partition: int) -> None:
+        self.cache = cache
+        self.number = partition
+
+    def get_record(self, store_id: str) -> StoreRecord | None:
+        return self.cache.get(self.number, store_id)
+
+    def put_record(self, record: StoreRecord) -> None:
+        self.cache.put(self.number, record.stockout.store_id, record)
+
+    def load_plan(self, record: StoreRecord, days: Iterable[str]) -> None:
+        record.load_plan(self.cache.tables, days)
 
 
 def encode_resupply_event(resupply: v1.Resupply) -> bytes:
@@ -174,13 +254,13 @@ class StoreProcessor:
         )
 
     def on_store_record(
-        self, tables: StoreTables, *, partition: int, offset: int, key: bytes | None,
+        self, stores: PartitionStores, *, partition: int, offset: int, key: bytes | None,
         value: bytes | None, now_us: int,
     ) -> Result:
         """``on_store_event`` for one record of the store topic; a malformed one (only a foreign
         producer can write it) goes to ``lens.dlq`` instead of stopping the agent."""
         try:
-            return self.on_store_event(tables, value)
+            return self.on_store_event(stores, value)
         except DataError as exc:
             topic = store_topic_name(self.config)
             if self.metrics is not None:
@@ -191,38 +271,32 @@ class StoreProcessor:
                 service=self.config.service_name,
             )])
 
-    def on_store_event(self, tables: StoreTables, value: bytes | None) -> Result:
+    def on_store_event(self, stores: PartitionStores, value: bytes | None) -> Result:
+        """Apply one store event to its store (through ``stores``, which writes it back at the
+        end of the batch); the alerts it raised."""
         event = decode_store_event(value)
         store_id = event.store_id
-        if isinstance(event, ContributionUpdate):
-            days = {day for _, day in event.cells}
-        else:
-            days = {event.day}
-        record = load_store(tables, store_id, self.config, days)
+        record = stores.get_record(store_id)
         if record is None:
             record = StoreRecord(StoreStockout(store_id, self.config.stockout), None)
         stockout = record.stockout
         if isinstance(event, ContributionUpdate):
+            days = {day for _, day in event.cells}
             old = stockout.contributions.get(event.contributor)
             if old is not None:  # the cells it replaces are checked against their plan too
-                load_plan_days(tables, stockout, {d for _, d in old.cells} - days)
+                days |= {d for _, d in old.cells}
+            stores.load_plan(record, days)
             alerts = stockout.apply(event)
             if record.watermark is None or event.as_of > record.watermark:
                 record.watermark = event.as_of
                 # Bound the state: forget cells of days before yesterday (event time of the
                 # newest prediction seen for the store).
-                planned = set(stockout.planned_days)
-                stockout.expire_before(iso_date(record.watermark - MICROS_PER_DAY))
-                for day in planned - stockout.planned_days:
-                    tables.delete_store(plan_key(store_id, day))
+                record.expire_before(iso_date(record.watermark - MICROS_PER_DAY))
         else:
+            stores.load_plan(record, {event.day})
             alerts = stockout.on_resupply(event)
-            tables.put_store(plan_key(store_id, event.day), json.dumps(
-                stockout.plan_day(event.day), separators=(",", ":"), sort_keys=True).encode())
-        tables.put_store(store_id, json.dumps(
-            {"stockout": stockout.to_dict(include_plan=False), "watermark": record.watermark},
-            separators=(",", ":"),
-        ).encode())
+            record.resupplied(event.day)
+        stores.put_record(record)
         if self.segments is not None:
             for alert in alerts:
                 segment = self.segments.product_segment(alert.product_id)

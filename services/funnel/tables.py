@@ -1,23 +1,25 @@
-"""StateCache: the funnel agent's decoded customer states, written back to the table per batch.
+"""Decoded table values kept between records and written back once per batch.
 
-Decoding a customer's JSON state on every record and encoding it again after (plus a RocksDB
-write and a changelog record) was most of the worker's cost per record. The agent processes
-records in micro-batches (``FunnelService``); within and across batches it keeps each decoded
-``FunnelState`` here, and at the end of a batch writes every customer it changed once
-(``flush``). The table stays the source of truth: it is written, and its changelog records are
-on the broker, before the batch's records are acked (``SentTable``), so recovery (changelog,
-kill -9 replay, a partition that moves) sees what it saw before, and the query views read it
-directly (at most one batch behind). The agent never awaits between a batch's first record and
-its ``flush``, so a rebalance (``forget``) never finds a changed state that is only here.
+Decoding a value's JSON on every record and encoding it again after (plus a RocksDB write and a
+changelog record) was most of an agent's cost per record: a customer's ``FunnelState`` in the
+funnel agent, a store's whole Algorithm 2 record in the store agent. Both agents process records
+in micro-batches (``FunnelService``); within and across batches they keep each decoded value in a
+``DecodedCache`` (``StateCache`` for customers, ``services.funnel.stockout.StoreCache`` for
+stores), and at the end of a batch write every value they changed once (``flush``). The table
+stays the source of truth: it is written, and its changelog records are on the broker, before
+the batch's records are acked (``SentTable``), so recovery (changelog, kill -9 replay, a
+partition that moves) sees what it saw before, and the query views read it directly (at most one
+batch behind). An agent never awaits between a batch's first record and its ``flush``, so a
+rebalance (``forget``) never finds a changed value that is only here.
 
 Entries are grouped by partition: the Faust table writes a key into the partition of the event
 being processed, so ``flush`` goes partition by partition, and a revoked partition's entries are
-dropped (``forget``): if it comes back its states are decoded from the table again. A batch that
+dropped (``forget``): if it comes back its values are decoded from the table again. A batch that
 fails drops everything (``clear``): its half-applied changes must not outlive it.
 """
 
-from collections.abc import Iterable
-from typing import Any
+from collections.abc import Callable, Iterable
+from typing import Any, Generic, TypeVar
 
 import faust
 from faust.types import FutureMessage
@@ -25,14 +27,16 @@ from faust.types import FutureMessage
 from lens.stream import FunnelState
 from services.funnel.processor import FunnelTables
 
-__all__ = ["SentTable", "StateCache"]
+__all__ = ["DecodedCache", "PartitionStates", "SentTable", "StateCache"]
+
+V = TypeVar("V")
 
 
 class SentTable(faust.Table):
     """A Faust table that keeps the futures of the changelog records it sends until
-    ``take_sent``: the funnel agent waits for them before Faust may ack the batch that wrote
-    them (see ``FunnelService.process_customer_batch``). Only for tables whose writer takes
-    them, or the list grows."""
+    ``take_sent``: an agent waits for them before Faust may ack the batch that wrote them (see
+    ``FunnelService.process_customer_batch``). Only for tables whose writer takes them, or the
+    list grows."""
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
@@ -49,65 +53,81 @@ class SentTable(faust.Table):
         return sent
 
 
-class StateCache:
-    """Decoded states over ``tables`` (a ``FunnelTables`` that encodes), at most ``capacity``
-    clean ones kept; ``partition(p)`` is the ``FunnelTables`` the processor gets for a record of
-    partition ``p``."""
+class DecodedCache(Generic[V]):
+    """Decoded values by partition and key over a table: ``load(key)`` decodes one from the
+    table (None: none there), ``save(key, value)`` encodes and writes it. At most ``capacity``
+    clean values are kept (dirty ones stay until ``flush``), least recently used dropped
+    first."""
 
-    def __init__(self, tables: FunnelTables, capacity: int) -> None:
-        self.tables = tables
+    def __init__(
+        self, load: Callable[[str], V | None], save: Callable[[str, V], None], capacity: int
+    ) -> None:
+        self._load = load
+        self._save = save
         self.capacity = capacity
-        self._states: dict[int, dict[str, FunnelState]] = {}
+        self._values: dict[int, dict[str, V]] = {}
         self._dirty: dict[int, set[str]] = {}
         self._size = 0
-
-    def partition(self, partition: int) -> "PartitionStates":
-        return PartitionStates(self, partition)
 
     def __len__(self) -> int:
         return self._size
 
+    def get(self, partition: int, key: str) -> V | None:
+        """The value of ``key`` (decoded from the table on first use)."""
+        values = self._values.setdefault(partition, {})
+        value = values.pop(key, None)
+        if value is None:
+            value = self._load(key)
+            if value is None:
+                return None
+            self._size += 1
+        values[key] = value  # (re)inserted last: eviction takes the least recent
+        return value
+
+    def put(self, partition: int, key: str, value: V) -> None:
+        """``key`` now has ``value``: written to the table by the partition's next ``flush``."""
+        values = self._values.setdefault(partition, {})
+        if values.pop(key, None) is None:
+            self._size += 1
+        values[key] = value
+        self._dirty.setdefault(partition, set()).add(key)
+
     def dirty_partitions(self) -> list[int]:
-        return sorted(p for p, customers in self._dirty.items() if customers)
+        return sorted(p for p, keys in self._dirty.items() if keys)
 
     def flush(self, partition: int) -> int:
-        """Write the partition's changed states to the table (must run in an event of that
-        partition); returns how many. Then evicts the partition's oldest clean states while the
+        """Write the partition's changed values to the table (must run in an event of that
+        partition); returns how many. Then evicts the partition's oldest clean values while the
         cache is over capacity."""
         dirty = self._dirty.pop(partition, set())
-        states = self._states.get(partition, {})
-        for customer in dirty:
-            self.tables.put_state(states[customer])
-        while self._size > self.capacity and states:
-            del states[next(iter(states))]
+        values = self._values.get(partition, {})
+        for key in sorted(dirty):
+            self._save(key, values[key])
+        while self._size > self.capacity and values:
+            del values[next(iter(values))]
             self._size -= 1
         return len(dirty)
 
     def forget(self, partitions: Iterable[int]) -> None:
         for partition in partitions:
-            self._size -= len(self._states.pop(partition, {}))
+            self._size -= len(self._values.pop(partition, {}))
             self._dirty.pop(partition, None)
 
     def clear(self) -> None:
-        self.forget(list(self._states))
+        self.forget(list(self._values))
 
-    def _get(self, partition: int, customer_id: str) -> FunnelState | None:
-        states = self._states.setdefault(partition, {})
-        state = states.pop(customer_id, None)
-        if state is None:
-            state = self.tables.get_state(customer_id)
-            if state is None:
-                return None
-            self._size += 1
-        states[customer_id] = state  # (re)inserted last: eviction takes the least recent
-        return state
 
-    def _put(self, partition: int, state: FunnelState) -> None:
-        states = self._states.setdefault(partition, {})
-        if states.pop(state.customer_id, None) is None:
-            self._size += 1
-        states[state.customer_id] = state
-        self._dirty.setdefault(partition, set()).add(state.customer_id)
+class StateCache(DecodedCache[FunnelState]):
+    """Decoded customer states over ``tables`` (a ``FunnelTables`` that encodes);
+    ``partition(p)`` is the ``FunnelTables`` the processor gets for a record of partition
+    ``p``."""
+
+    def __init__(self, tables: FunnelTables, capacity: int) -> None:
+        super().__init__(tables.get_state, lambda _, state: tables.put_state(state), capacity)
+        self.tables = tables
+
+    def partition(self, partition: int) -> "PartitionStates":
+        return PartitionStates(self, partition)
 
 
 class PartitionStates:
@@ -119,10 +139,10 @@ class PartitionStates:
         self.number = partition
 
     def get_state(self, customer_id: str) -> FunnelState | None:
-        return self.cache._get(self.number, customer_id)
+        return self.cache.get(self.number, customer_id)
 
     def put_state(self, state: FunnelState) -> None:
-        self.cache._put(self.number, state)
+        self.cache.put(self.number, state.customer_id, state)
 
     def get_meta(self, partition: int) -> bytes | None:
         return self.cache.tables.get_meta(partition)

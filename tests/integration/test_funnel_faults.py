@@ -210,16 +210,11 @@ def test_kill_9_and_restart_loses_no_session_and_counts_none_twice(kafka_bootstr
     assert code == 0, worker.logs()
 
 
-@pytest.mark.skip(reason="issue 8, not closed yet: with records flowing through both "
-                  "rebalances this failed about half the runs (Faust 0.15.3 loses records while "
-                  "it re-seeks reassigned partitions; see services.funnel.app._Sequence). With "
-                  "the agent's hole check it passed 8 of 9 runs; the 9th (machine loaded) missed "
-                  "sessions for a reason not found yet. Off so that it cannot fail the suite at "
-                  "random")
 def test_a_second_worker_joins_and_leaves_without_loss(kafka_bootstrap, tmp_path):
     """Records keep arriving through both rebalances (issue 8: a worker must not commit the
     offset of a record whose state change is not yet in the changelog, and must not pass over
-    records that Faust loses while it re-seeks the partitions it is given). The second worker
+    records that Faust loses while it re-seeks the partitions it is given, also the first ones
+    after the committed offset: see services.funnel.sequence). The second worker
     starts with the replay and joins while rounds 1-4 arrive (paced at 10 baskets/s to outlast
     a typical start; round 5 waits for it to be ready, however slow the machine); it leaves
     (SIGTERM) while it is processing records and rounds 5-6 still arrive. Every customer's

@@ -34,7 +34,7 @@ from tests.unit.property.strategies import (
     plausible_pos_events,
     wire_bytes,
 )
-from tests.unit.services.funnel.conftest import NOW_US, DictTables, closed, line
+from tests.unit.services.funnel.conftest import NOW_US, DictTables, closed, line, store_event
 
 REASONS = set(v1.DeadLetterReason.values()) - {v1.DeadLetterReason.DEAD_LETTER_REASON_UNSPECIFIED}
 VALUE_TYPES = {t.name: t.value_type for t in ALL_TOPICS}
@@ -152,7 +152,7 @@ def feed_predictions(config, records, predictions) -> None:
             assert [out.topic for out in result.outputs] == [DEAD_LETTERS.name]
         for out in result.outputs:
             if out.topic == store_topic_name(config):
-                assert_outputs_decode(stores.on_store_event(tables, out.value))
+                assert_outputs_decode(store_event(stores, tables, out.value))
 
 
 def is_valid_prediction(value: bytes) -> bool:
@@ -188,7 +188,7 @@ def test_resupplies_reconcile_and_valid_ones_reach_the_store_tables(config, valu
                            value=value)
         for out in result.outputs:
             if out.topic == store_topic_name(config):
-                assert_outputs_decode(stores.on_store_event(tables, out.value))
+                assert_outputs_decode(store_event(stores, tables, out.value))
     assert {o: counter(metrics.resupplies, o) for o in outcomes} == dict(outcomes)
     assert sum(outcomes.values()) == len(values)
 

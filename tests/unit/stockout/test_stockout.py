@@ -5,6 +5,7 @@ import pytest
 from lens import v1
 from lens.errors import ConfigError
 from lens.stockout import (
+    ContributionUpdate,
     DemandSource,
     StockoutConfig,
     StockoutMonitor,
@@ -156,3 +157,80 @@ def test_store_state_rejects_other_stores_and_bad_config():
         StoreStockout("s1").on_resupply(resupply("s2", "p1", D2, 1))
     with pytest.raises(ConfigError):
         StockoutConfig(n_days=0)
+
+
+class _NoScan(dict):
+    """A store table that fails if anything walks through it (lookups and writes are fine)."""
+
+    def _scan(self, *args):
+        raise AssertionError("the whole table was walked through")
+
+    __iter__ = keys = items = values = _scan
+
+
+def _big_store() -> StoreStockout:
+    store = StoreStockout("s1")
+    days = ["2024-03-05", "2024-03-06", "2024-03-07"]
+    for p in range(50):
+        for day in days:
+            store.set_resupply(f"p{p}", day, 100)
+    for c in range(200):
+        cells = {(f"p{(c + k) % 50}", days[k % 3]): 700_000 for k in range(6)}
+        store.apply(ContributionUpdate("s1", f"c{c}", cells, AS_OF, ("lens", 1, "")))
+    return store
+
+
+def test_an_event_works_on_the_cells_it_touches_not_the_whole_store():
+    store = _big_store()
+    assert store.expire_before("2024-03-04") == set()
+    for name in ("contributions", "demand", "resupply", "cell_source", "alerted", "revisions"):
+        setattr(store, name, _NoScan(getattr(store, name)))
+    # a newer prediction of a contributor, a new one, a plan row of a planned day, and the
+    # expiry every demand event asks for with the watermark's day: none walks the store
+    alerts = store.apply(ContributionUpdate("s1", "c7", {("p7", "2024-03-06"): 5_000_000},
+                                            AS_OF + HOUR, ("lens", 1, "")))
+    alerts += store.apply(ContributionUpdate("s1", "new", {("p9", "2024-03-07"): 200_000_000},
+                                             AS_OF + HOUR, ("lens", 1, "")))
+    alerts += store.set_resupply("p7", "2024-03-06", 1)
+    assert store.expire_before("2024-03-04") == set()
+    assert [a.alert_id for a in alerts] == ["s1:p9:2024-03-07:1", "s1:p7:2024-03-06:1"]
+
+
+def test_expiry_skips_no_cell_that_a_full_scan_would_drop():
+    """Against a twin that walks the whole store at every expiry: the same state and alerts,
+    also for cells of past days that arrive late and for a store read back from its dict."""
+    import random
+
+    rng = random.Random(5)
+    days = [f"2024-03-{d:02d}" for d in range(1, 21)]
+    alerted = 0
+    fast, slow = StoreStockout("s1"), StoreStockout("s1")
+    for step in range(2_000):
+        today = step // 150
+        roll = rng.random()
+        for store in (fast, slow):
+            rng_state = rng.getstate()
+            if roll < 0.25:
+                alerts = store.set_resupply(f"p{rng.randrange(8)}",
+                                            days[max(0, today + rng.randrange(-2, 3))],
+                                            rng.randrange(4))
+            elif roll < 0.9:
+                cells = {(f"p{rng.randrange(8)}", days[max(0, today + rng.randrange(-2, 3))]):
+                         rng.randrange(1, 3_000_000) for _ in range(rng.randrange(0, 3))}
+                alerts = store.apply(ContributionUpdate(
+                    "s1", f"c{rng.randrange(20)}", cells, AS_OF + step * HOUR // 10,
+                    ("lens", 1, "")))
+            else:
+                if store is slow:
+                    store._horizon = ""  # the twin: nothing known, walk everything
+                alerts = store.expire_before(days[max(0, today - 1)])
+            if store is fast:
+                fast_alerts = alerts
+                rng.setstate(rng_state)
+        assert fast_alerts == alerts
+        alerted += len(alerts)
+        assert fast.to_dict() == slow.to_dict()
+        if step % 400 == 399:
+            fast = StoreStockout.from_dict(fast.to_dict(), fast.config)
+    assert alerted > 50 and fast.to_dict()["demand"]
+    assert min(day for _, day in fast.demand) >= days[10]  # the old days did expire

@@ -69,6 +69,17 @@ def closed(tx, customer, at_s, line_count=0, store="S1") -> bytes:
     )).SerializeToString()
 
 
+def store_event(processor, tables, value, partition=0):
+    """``processor.on_store_event`` on one store event, written to ``tables`` right away (a
+    store cache of capacity 0, flushed): the store agent one event at a time."""
+    from services.funnel.stockout import StoreCache
+
+    cache = StoreCache(tables, processor.config, 0)
+    result = processor.on_store_event(cache.partition(partition), value)
+    cache.flush(partition)
+    return result
+
+
 @pytest.fixture
 def tables() -> DictTables:
     return DictTables()

@@ -1,24 +1,58 @@
 """The funnel agent's batch is done (and Faust may ack its records) only once its table writes
-and outputs are on the broker (issue 8), a rebalance while it waits loses nothing, and a record
-that Faust delivers past a hole waits for the records before it.
+and outputs are on the broker (issue 8), a rebalance while it waits loses nothing, the records a
+hole leaves out (Faust loses some around a rebalance) are read from the broker and applied
+before the record past it, and Faust commits nothing past what the agent made durable.
 
 No broker: the records queue on the Faust producer's buffer, and ``deliver`` plays the producer
-by resolving their futures. The tables are the worker's own (RocksDB under the test's dir)."""
+by resolving their futures; ``Log`` plays the broker's log for the agent's ``LogReader``. The
+tables are the worker's own (RocksDB under the test's dir)."""
 
 import asyncio
 
 from faust.types import TP
-from intervaltree import Interval, IntervalTree
 from prometheus_client import CollectorRegistry
 
-from lens.topics import POS_TRANSACTIONS, SESSIONS
+from lens.topics import POS_TRANSACTIONS, PREDICTIONS, SESSIONS
 from services.funnel.app import FunnelService
+from services.funnel.sequence import LogRecord
 from tests.unit.services.funnel.conftest import closed, line
 from tests.unit.services.funnel.test_tables import Event, Message
 
 
 def pos(partition: int, offset: int, customer: str, value: bytes) -> Event:
     return Event(Message(POS_TRANSACTIONS.name, partition, offset, customer.encode(), value))
+
+
+class Log:
+    """What ``LogReader`` reads from the broker: committed offsets and records by offset."""
+
+    def __init__(self, records: list[Event] = (), committed: dict | None = None) -> None:
+        self.records = {(e.message.topic, e.message.partition, e.message.offset): e.message
+                        for e in records}
+        self.committed = committed or {}
+        self.reads: list[dict] = []
+        self.starts_asked: list[set] = []
+
+    async def starts(self, keys, earliest):
+        self.starts_asked.append(set(keys))
+        return {key: self.committed.get(key) for key in keys}
+
+    async def read(self, holes):
+        self.reads.append(dict(holes))
+        found = {}
+        for (topic, partition), ranges in holes.items():
+            found[topic, partition] = {
+                offset: LogRecord(topic, partition, offset, m.key, m.value, m.headers)
+                for start, end in ranges for offset in range(start, end)
+                if (m := self.records.get((topic, partition, offset))) is not None
+            }
+        return found
+
+
+def new_service(make_config, log: Log | None = None) -> FunnelService:
+    service = FunnelService(make_config(model_server=None), registry=CollectorRegistry())
+    service.log_reader = log or Log()
+    return service
 
 
 def deliver(service: FunnelService) -> list[str]:
@@ -37,7 +71,7 @@ async def turns(n: int = 10) -> None:
 
 
 def test_a_batch_is_done_only_once_its_table_writes_and_outputs_are_on_the_broker(make_config):
-    service = FunnelService(make_config(model_server=None), registry=CollectorRegistry())
+    service = new_service(make_config)
     batch = [pos(3, 0, "c1", line("T1", 1, "c1", "milk", 0)),
              pos(3, 1, "c1", line("T1", 2, "c1", "bread", 1)),
              pos(3, 2, "c1", closed("T1", "c1", 2, line_count=2))]
@@ -59,7 +93,7 @@ def test_a_batch_is_done_only_once_its_table_writes_and_outputs_are_on_the_broke
 
 
 def test_a_partition_revoked_while_its_batch_waits_loses_no_record(make_config):
-    service = FunnelService(make_config(model_server=None), registry=CollectorRegistry())
+    service = new_service(make_config)
 
     async def run_batch(batch: list[Event], revoke: bool = False) -> None:
         task = asyncio.create_task(service.process_customer_batch(batch))
@@ -80,78 +114,142 @@ def test_a_partition_revoked_while_its_batch_waits_loses_no_record(make_config):
     assert (state.stats.sessions, state.stats.lines_in_sessions) == (1, 2)
 
 
-def test_a_record_past_a_hole_waits_until_the_records_before_it_come_again(make_config):
-    """Faust can lose records on the way to the agent around a rebalance (issue 8): the agent
-    does not apply a record whose predecessors it has not seen, and has the partition read
-    again from the first one missing; replays (records it has seen) are applied as usual."""
-    service = FunnelService(make_config(model_server=None), registry=CollectorRegistry())
-    refetched = []
+async def run_batch(service: FunnelService, batch: list[Event]) -> None:
+    task = asyncio.create_task(service.process_customer_batch(batch))
+    await turns()
+    deliver(service)
+    await asyncio.wait_for(task, 10)
 
-    async def refetch(tp, offset):
-        refetched.append((tp.topic, tp.partition, offset))
 
-    service._refetch = refetch
-    p2, close = line("T1", 2, "c1", "bread", 1), closed("T1", "c1", 2, line_count=2)
+P1, P2 = line("T1", 1, "c1", "milk", 0), line("T1", 2, "c1", "bread", 1)
+CLOSE = closed("T1", "c1", 2, line_count=2)
 
-    async def run_batch(batch: list[Event]) -> None:
-        task = asyncio.create_task(service.process_customer_batch(batch))
-        await turns()
-        deliver(service)
-        await asyncio.wait_for(task, 10)
+
+def test_the_records_a_hole_leaves_out_are_read_from_the_broker_and_applied_first(make_config):
+    """Faust can lose records on the way to the agent around a rebalance (issue 8): before a
+    record past a hole, the agent reads the records of the hole from the broker and applies
+    them, in order; records it has applied already (replays) change nothing."""
+    log = Log([pos(3, 1, "c1", P2)])
+    service = new_service(make_config, log)
 
     async def main() -> None:
-        await run_batch([pos(3, 0, "c1", line("T1", 1, "c1", "milk", 0)),
-                         pos(3, 2, "c1", close)])  # offset 1 (line 2) went missing
-        assert refetched == [(POS_TRANSACTIONS.name, 3, 1)]
-        assert service.tables.get_state("c1").stats.sessions == 0  # the close waits
-        await run_batch([pos(3, 0, "c1", line("T1", 1, "c1", "milk", 0)),  # a replay
-                         pos(3, 1, "c1", p2), pos(3, 2, "c1", close)])
+        await run_batch(service, [pos(3, 0, "c1", P1), pos(3, 2, "c1", CLOSE)])  # 1 went missing
+        assert log.reads == [{(POS_TRANSACTIONS.name, 3): [(1, 2)]}]
+        state = service.tables.get_state("c1")
+        assert (state.stats.sessions, state.stats.lines_in_sessions) == (1, 2)
+        await run_batch(service, [pos(3, 0, "c1", P1), pos(3, 1, "c1", P2),  # Faust replays
+                                  pos(3, 2, "c1", CLOSE)])
 
     asyncio.run(main())
     state = service.tables.get_state("c1")
     assert (state.stats.sessions, state.stats.lines_in_sessions) == (1, 2)
-    assert refetched == [(POS_TRANSACTIONS.name, 3, 1)]
-    # a partition that left and came back starts from wherever its committed offset is
-    service.forget({3})
-    assert service.sequence.admit(POS_TRANSACTIONS.name, 3, 40)
-    assert not service.sequence.admit(POS_TRANSACTIONS.name, 3, 42)
+    assert len(log.reads) == 1
+    assert service.sequence.expected((POS_TRANSACTIONS.name, 3)) == 3
 
 
-def test_a_refetch_drops_the_offset_gap_faust_would_commit(make_config):
-    service = FunnelService(make_config(model_server=None), registry=CollectorRegistry())
-    tp = TP(POS_TRANSACTIONS.name, 3)
+def test_a_partition_starts_at_the_committed_offset_also_when_its_first_records_are_lost(
+        make_config):
+    """The hole can be at the very start of a partition the worker was just given: the first
+    record since the assignment is checked against the group's committed offset."""
+    key = (POS_TRANSACTIONS.name, 3)
+    log = Log([pos(3, 5, "c1", P1), pos(3, 6, "c1", P2)], committed={key: 5})
+    service = new_service(make_config, log)
+
+    async def main() -> None:
+        await run_batch(service, [pos(3, 7, "c1", CLOSE)])
+        assert log.starts_asked == [{key}] and log.reads == [{key: [(5, 7)]}]
+        service.forget({3})  # revoked: the next assignment starts from the committed offset
+        log.committed[key] = 8
+        await run_batch(service, [pos(3, 8, "c1", line("T2", 1, "c1", "tea", 60))])
+        assert len(log.starts_asked) == 2 and len(log.reads) == 1
+
+    asyncio.run(main())
+    state = service.tables.get_state("c1")
+    assert (state.stats.sessions, state.stats.lines_in_sessions) == (1, 2)
+
+
+def test_an_offset_that_is_not_in_the_log_is_passed_over(make_config):
+    """A transactional producer's control records take offsets no consumer ever sees: the
+    broker has nothing there, so the record past them is applied."""
+    key = (PREDICTIONS.name, 3)
+    log = Log()
+    service = new_service(make_config, log)
+
+    async def main() -> None:
+        await run_batch(service, [pos(3, 0, "c1", P1), pos(3, 1, "c1", P2),
+                                  pos(3, 2, "c1", CLOSE)])
+        # lens.predictions: offset 0 is a record that does not decode, 1 a control record
+        await run_batch(service, [Event(Message(PREDICTIONS.name, 3, 0, b"c1", b"?")),
+                                  Event(Message(PREDICTIONS.name, 3, 2, b"c1", b"?"))])
+        assert log.reads == [{key: [(1, 2)]}]
+
+    asyncio.run(main())
+    assert service.sequence.expected(key) == 3
+
+
+def test_faust_commits_no_offset_past_what_the_agent_made_durable(make_config):
+    """Faust counts offsets it passed over as acked, the record past them included, which the
+    agent may not have applied yet: the commit is bounded by the agent's durable position."""
+    service = new_service(make_config)
+    tp, other = TP(POS_TRANSACTIONS.name, 3), TP("inventory.resupplies", 1)
 
     class Consumer:
-        """The parts of Faust's consumer that ``_refetch`` uses."""
-
         def __init__(self) -> None:
-            self._gap = {tp: IntervalTree.from_tuples([(1, 7), (9, 12)])}
-            self.seeks = []
+            self.commits = []
 
-        def assignment(self):
-            return {tp}
-
-        async def seek(self, partition, offset):
-            self.seeks.append((partition, offset))
+        async def _commit(self, offsets) -> bool:
+            self.commits.append(dict(offsets))
+            return True
 
     consumer = Consumer()
-    service.app._consumer = consumer
-    asyncio.run(service._refetch(tp, 4))
-    assert sorted(consumer._gap[tp]) == [Interval(1, 4)]
-    assert consumer.seeks == [(tp, 4)]
-    asyncio.run(service._refetch(TP(POS_TRANSACTIONS.name, 5), 4))  # not ours (any more)
-    assert consumer.seeks == [(tp, 4)]
+    service.install_commit_guard(consumer)
+    service.install_commit_guard(consumer)  # once per consumer, whatever the rebalances
+
+    async def main() -> None:
+        # nothing applied since the assignment: nothing of the partition is committed
+        assert await consumer._commit({tp: 10, other: 4})
+        assert not await consumer._commit({tp: 10})
+        task = asyncio.create_task(service.process_customer_batch(
+            [pos(3, 0, "c1", P1), pos(3, 1, "c1", P2)]))
+        await turns()
+        assert not await consumer._commit({tp: 10})  # applied, not yet on the broker
+        deliver(service)
+        await asyncio.wait_for(task, 10)
+        assert await consumer._commit({tp: 10})
+        assert await consumer._commit({tp: 1})
+
+    asyncio.run(main())
+    assert consumer.commits == [{other: 4}, {tp: 2}, {tp: 1}]
 
 
-def test_a_hole_that_never_fills_is_taken_as_a_gap_in_the_log(make_config):
-    """A transactional producer's control records take offsets no consumer ever sees: after
-    ``max_rereads`` reads the record past the hole is applied instead of reading forever."""
+def test_a_store_batch_is_done_only_once_its_table_writes_and_alerts_are_on_the_broker(
+        make_config):
+    from lens import v1
+    from lens.stockout import ContributionUpdate
+    from lens.topics import STOCKOUT_ALERTS
+    from services.funnel.processor import encode_store_event, store_topic_name
+    from services.funnel.stockout import encode_resupply_event, load_store, plan_key
+
     service = FunnelService(make_config(model_server=None), registry=CollectorRegistry())
-    sequence, topic = service.sequence, POS_TRANSACTIONS.name
-    assert sequence.admit(topic, 3, 0)
-    for _ in range(sequence.max_rereads):
-        assert not sequence.admit(topic, 3, 2)  # offset 1 is a control record
-        assert sequence.take_holes() == {(topic, 3): 1}
-    assert sequence.admit(topic, 3, 2)
-    assert sequence.take_holes() == {}
-    assert sequence.admit(topic, 3, 3)
+    topic = store_topic_name(service.config)
+    plan = v1.Resupply(store_id="S1", product_id="milk", day="2026-03-03", quantity=1)
+    wants = ContributionUpdate("S1", "c1", {("milk", "2026-03-03"): 3_000_000},
+                               1_772_409_600_000_000, ("lens", 1, ""))
+    batch = [Event(Message(topic, 2, 0, b"S1", encode_resupply_event(plan))),
+             Event(Message(topic, 2, 1, b"S1", encode_store_event(wants)))]
+
+    async def main() -> None:
+        task = asyncio.create_task(service.process_store_batch(batch))
+        await turns()
+        assert not task.done(), "the batch was done before its records were on the broker"
+        assert service.store_cache.dirty_partitions() == []
+        record = load_store(service.store_tables, "S1", service.config)
+        assert record.stockout.residual("milk", "2026-03-03") == -2.0
+        changelog = service.stores.changelog_topic.get_topic_name()
+        # the store and its plan day: one changelog record each, and the alert
+        assert sorted(deliver(service)) == sorted([changelog, changelog, STOCKOUT_ALERTS.name])
+        await asyncio.wait_for(task, 10)
+        assert service.stores.take_sent() == []
+        assert service.stores.get(plan_key("S1", "2026-03-03")) is not None
+
+    asyncio.run(main())

@@ -13,7 +13,7 @@ from lens.stream import Sessionizer
 from lens.stream.event_time import to_timestamp
 from services.funnel.query import OPENAPI, customer_body, store_body
 from services.funnel.stockout import StoreProcessor
-from tests.unit.services.funnel.conftest import T0_US, closed, line
+from tests.unit.services.funnel.conftest import T0_US, closed, line, store_event
 
 DAY_US = 86_400 * 1_000_000
 
@@ -119,7 +119,7 @@ def get_all(service, *paths):
 def test_pages_answer_from_the_tables_with_json_404s(service, tables):
     tables.put_state(a_customer_with_a_prediction())
     processor = StoreProcessor(service.config)
-    processor.on_store_event(tables, json.dumps({
+    store_event(processor, tables, json.dumps({
         "t": "resupply", "store": "S1", "product": "milk", "day": "2026-03-03", "quantity": 1,
     }).encode())
 

@@ -4,8 +4,8 @@ from lens import v1
 from lens.stockout import ContributionUpdate
 from lens.topics import DEAD_LETTERS, STOCKOUT_ALERTS
 from services.funnel.processor import encode_store_event, store_topic_name
-from services.funnel.stockout import StoreProcessor
-from tests.unit.services.funnel.conftest import NOW_US
+from services.funnel.stockout import StoreCache, StoreProcessor
+from tests.unit.services.funnel.conftest import NOW_US, store_event
 
 
 def test_resupplies_are_rekeyed_by_store_or_dead_lettered(make_config, metrics):
@@ -34,12 +34,12 @@ def test_demand_above_the_plan_alerts_once_per_state(make_config, tables, metric
         value=v1.Resupply(store_id="S1", product_id="milk", day="2026-03-03", quantity=3)
         .SerializeToString(),
     )
-    assert processor.on_store_event(tables, resupply.outputs[0].value).outputs == []
+    assert store_event(processor, tables, resupply.outputs[0].value).outputs == []
 
     def demand(customer, units):
         update = ContributionUpdate("S1", customer, {("milk", "2026-03-03"): units * 1_000_000},
                                     0, ("lens", 3, ""))
-        return processor.on_store_event(tables, encode_store_event(update)).outputs
+        return store_event(processor, tables, encode_store_event(update)).outputs
 
     assert demand("a", 2) == []  # 2 <= 3
     (out,) = demand("b", 2)  # 4 > 3: short by 1
@@ -60,7 +60,7 @@ def test_the_plan_is_stored_one_day_per_key_and_expires_with_its_day(make_config
     processor = StoreProcessor(config)
     for product, day, units in [("milk", "2026-03-03", 3), ("eggs", "2026-03-03", 1),
                                 ("milk", "2026-03-04", 9)]:
-        processor.on_store_event(tables, encode_resupply_event(
+        store_event(processor, tables, encode_resupply_event(
             v1.Resupply(store_id="S1", product_id=product, day=day, quantity=units)))
     assert json.loads(tables.stores[plan_key("S1", "2026-03-03")]) == {
         "eggs": 1_000_000, "milk": 3_000_000}
@@ -69,13 +69,13 @@ def test_the_plan_is_stored_one_day_per_key_and_expires_with_its_day(make_config
     as_of = 1_772_409_600_000_000  # 2026-03-02T00:00Z
     update = ContributionUpdate("S1", "a", {("milk", "2026-03-03"): 5_000_000}, as_of,
                                 ("lens", 1, ""))
-    (out,) = processor.on_store_event(tables, encode_store_event(update)).outputs
+    (out,) = store_event(processor, tables, encode_store_event(update)).outputs
     assert v1.StockoutAlert.FromString(out.value).shortfall == 2.0
     record = load_store(tables, "S1", config)
     assert record.stockout.residual("milk", "2026-03-04") == 9.0
     # a newer prediction two days later expires 03-03 (before yesterday), plan key included
     later = ContributionUpdate("S1", "a", {}, as_of + 3 * 86_400_000_000, ("lens", 1, ""))
-    processor.on_store_event(tables, encode_store_event(later))
+    store_event(processor, tables, encode_store_event(later))
     assert plan_key("S1", "2026-03-03") not in tables.stores
     assert plan_key("S1", "2026-03-04") in tables.stores
 
@@ -83,7 +83,8 @@ def test_the_plan_is_stored_one_day_per_key_and_expires_with_its_day(make_config
 def test_a_malformed_store_record_is_dead_lettered_not_raised(make_config, tables, metrics):
     config = make_config()
     result = StoreProcessor(config, metrics).on_store_record(
-        tables, partition=2, offset=7, key=b"S1", value=b'{"t": "demand"}', now_us=NOW_US)
+        StoreCache(tables, config, 0).partition(2), partition=2, offset=7, key=b"S1",
+        value=b'{"t": "demand"}', now_us=NOW_US)
     (letter,) = result.outputs
     assert letter.topic == DEAD_LETTERS.name
     dead = v1.DeadLetter.FromString(letter.value)
@@ -99,13 +100,13 @@ def test_stockout_alerts_carry_the_product_segment(make_config, tables, tmp_path
     SegmentMap(products={"milk": 4}).save(tmp_path)
     processor = StoreProcessor(make_config(product_segments_path=tmp_path / PRODUCT_MAP_FILE))
     for product in ("milk", "caviar"):
-        processor.on_store_event(tables, encode_resupply_event(
+        store_event(processor, tables, encode_resupply_event(
             v1.Resupply(store_id="S1", product_id=product, day="2026-03-03", quantity=1)))
     alerts = {}
     for product in ("milk", "caviar"):
         update = ContributionUpdate("S1", f"c-{product}", {(product, "2026-03-03"): 5_000_000}, 0,
                                     ("lens", 1, ""))
-        (out,) = processor.on_store_event(tables, encode_store_event(update)).outputs
+        (out,) = store_event(processor, tables, encode_store_event(update)).outputs
         alerts[product] = v1.StockoutAlert.FromString(out.value)
     assert alerts["milk"].product_segment == 4
     assert not alerts["caviar"].HasField("product_segment")  # outside the segmentation
