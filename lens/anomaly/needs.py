@@ -28,6 +28,7 @@ from collections import Counter
 from collections.abc import Collection, Mapping, Sequence
 from pathlib import Path
 
+from lens.anomaly.repertoire import split_window
 from lens.errors import ConfigError
 
 __all__ = ["dropped_needs", "need_sessions", "new_needs", "read_catalog"]
@@ -57,14 +58,6 @@ def need_sessions(
     return [frozenset(categories[p] for p in products if p in categories) for products in sessions]
 
 
-def _split(
-    needs: Sequence[Collection[str]], window: int, established: int
-) -> tuple[Sequence[Collection[str]], Sequence[Collection[str]]] | None:
-    if len(needs) < window + established:
-        return None
-    return needs[:-window], needs[-window:]
-
-
 def dropped_needs(
     needs: Sequence[Collection[str]],
     *,
@@ -78,7 +71,7 @@ def dropped_needs(
     the last ``window`` sessions of ``needs`` (categories per session, oldest first) do not hold,
     its denominator at least ``floor``; None when fewer than ``established`` sessions come
     before the window, 0.0 without an established category."""
-    parts = _split(needs, window, established)
+    parts = split_window(needs, window, established)
     if parts is None:
         return None
     before, recent = parts
@@ -100,7 +93,7 @@ def new_needs(
     """Share of the distinct categories of the last ``window`` sessions of ``needs`` that no
     earlier session holds and at least ``repeat`` sessions of the window hold; None when fewer
     than ``established`` sessions come before the window, 0.0 when the window holds none."""
-    parts = _split(needs, window, established)
+    parts = split_window(needs, window, established)
     if parts is None:
         return None
     before, recent = parts

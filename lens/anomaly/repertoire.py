@@ -16,17 +16,31 @@ product catalog, ``lens.anomaly.needs`` sees them at category level.
 """
 
 from collections.abc import Sequence
+from typing import TypeVar
 
-__all__ = ["novelty"]
+__all__ = ["novelty", "split_window"]
+
+T = TypeVar("T")
+
+
+def split_window(
+    sessions: Sequence[T], window: int, established: int
+) -> tuple[Sequence[T], Sequence[T]] | None:
+    """(sessions before the window, the last ``window`` sessions); None when fewer than
+    ``established`` sessions come before the window (a short history makes everything new)."""
+    if len(sessions) < window + established:
+        return None
+    return sessions[:-window], sessions[-window:]
 
 
 def novelty(sessions: Sequence[Sequence[str]], *, window: int, established: int) -> float | None:
     """Share of the distinct products of the last ``window`` of ``sessions`` (products per
     session, oldest first) absent from the sessions before them; None when fewer than
-    ``established`` sessions come before the window (a short history makes everything new),
-    0.0 when the window bought nothing."""
-    if len(sessions) < window + established:
+    ``established`` sessions come before the window (``split_window``), 0.0 when the window
+    bought nothing."""
+    parts = split_window(sessions, window, established)
+    if parts is None:
         return None
-    before = {p for products in sessions[:-window] for p in products}
-    recent = {p for products in sessions[-window:] for p in products}
+    before = {p for products in parts[0] for p in products}
+    recent = {p for products in parts[1] for p in products}
     return len(recent - before) / len(recent) if recent else 0.0

@@ -70,13 +70,13 @@ def _until_all_ended(body, loop_vars, max_items: int):
     )
 
 
-def _choosable(probs, end_threshold: float):
-    """probs [..., C] -> the same with end-of-basket zeroed where its probability is under
-    ``end_threshold`` (what the next token is chosen from)."""
+def _choosable(scores, probs, end_threshold: float, blocked: float):
+    """scores [..., C] of the next token (probabilities or log-probabilities) with end-of-basket
+    set to ``blocked`` where its probability (``probs``) is under ``end_threshold``."""
     if end_threshold <= 0:
-        return probs
-    keep_end = probs[..., :1] >= end_threshold
-    return tf.concat([tf.where(keep_end, probs[..., :1], 0.0), probs[..., 1:]], axis=-1)
+        return scores
+    end = tf.where(probs[..., :1] >= end_threshold, scores[..., :1], blocked)
+    return tf.concat([end, scores[..., 1:]], axis=-1)
 
 
 def greedy_decode(
@@ -94,7 +94,8 @@ def greedy_decode(
         )  # [B, C]
         logits = logits + _step_mask(num_classes, step) + emitted * _NEG
         probs = tf.nn.softmax(logits)  # [B, C]
-        choice = tf.argmax(_choosable(probs, end_threshold), axis=-1, output_type=tf.int32)
+        choice = tf.argmax(_choosable(probs, probs, end_threshold, 0.0), axis=-1,
+                           output_type=tf.int32)
         token = tf.where(active, choice, 0)
         best = tf.where(active[:, None], tf.maximum(best, probs), best)
         active = active & (token > 0)
@@ -148,7 +149,7 @@ def beam_search(
         logits = logits + _step_mask(num_classes, step) + emitted * _NEG
         log_probs = tf.nn.log_softmax(logits)  # [B, W, C]
         probs = tf.exp(log_probs)
-        log_probs = tf.math.log(tf.maximum(_choosable(probs, end_threshold), 1e-30))
+        log_probs = _choosable(log_probs, probs, end_threshold, _NEG)
         log_probs = tf.where(active[:, :, None], log_probs, stay)
         total = tf.reshape(beam_score[:, :, None] + log_probs, [batch, width * num_classes])
         beam_score, index = tf.math.top_k(total, k=width)  # [B, W]

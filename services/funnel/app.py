@@ -413,7 +413,7 @@ class FunnelService:
         def handle(message: Any) -> Result:
             key = (message.topic, message.partition)
             expected = self.sequence.expected(key)
-            result = Result()
+            records = [message]
             if expected is not None and message.offset > expected:
                 if key not in read:
                     raise RuntimeError(f"{key}: offsets {expected}..{message.offset - 1} missing "
@@ -424,15 +424,13 @@ class FunnelService:
                             "broker, %d not in the log", message.topic, message.partition,
                             expected, message.offset - 1, len(found),
                             message.offset - expected - len(found))
-                for record in found:
-                    self.sequence.advance(key, record.offset)
-                    done = apply(record)
-                    result.outputs += done.outputs
-                    result.predict += done.predict
-            self.sequence.advance(key, message.offset)
-            done = apply(message)
-            result.outputs += done.outputs
-            result.predict += done.predict
+                records = found + records
+            result = Result()
+            for record in records:
+                self.sequence.advance(key, record.offset)
+                done = apply(record)
+                result.outputs += done.outputs
+                result.predict += done.predict
             return result
 
         return self._handle_batch(events, self.state_cache, handle)

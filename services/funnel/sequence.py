@@ -88,14 +88,12 @@ class Sequence:
                 position[key] = offset + 1
         return holes
 
-    def advance(self, key: Key, offset: int) -> tuple[int, int] | None:
+    def advance(self, key: Key, offset: int) -> None:
         """The agent applies the record at ``offset`` (after any it read for the hole before
-        it); returns the hole [start, end) it passes over, None if none."""
+        it); a replay (before the expected offset) leaves the expected offset where it is."""
         expected = self._next.get(key)
-        if expected is not None and offset < expected:
-            return None  # a replay
-        self._next[key] = offset + 1
-        return (expected, offset) if expected is not None and offset > expected else None
+        if expected is None or offset >= expected:
+            self._next[key] = offset + 1
 
     def positions(self, keys: Iterable[Key]) -> dict[Key, int]:
         return {key: self._next[key] for key in keys if key in self._next}
