@@ -26,14 +26,12 @@ its customers are new) feed two phases:
    BasketClosed of its session being sent to the record's broker timestamp gives p50 / p99:
    - predictions (lens.predictions), matched by customer and session index;
    - anomaly alerts (lens.alerts.anomaly; alert_id = "<customer_id>:<session_index>", the session
-     whose close raised it), matched the same way.
-   Stock-out alerts (lens.alerts.stockout) are only counted. An alert names a store, product and
-   day and, as ``as_of``, the event time of the newest prediction (by event time) that changed
-   the cell: not the customer, prediction or session that raised it; that prediction may be an
-   older one that arrived later, several customers of a store can share a timestamp, and a
-   resupply record alone can raise an alert. Tying one to a BasketClosed would be a guess. Nor
-   does this bench publish a resupply plan (inventory.resupplies): Algorithm 2 treats an
-   unplanned day as unknown supply and never alerts on it, so phase 2 sends none.
+     whose close raised it), matched the same way;
+   - stock-out alerts (lens.alerts.stockout) raised by a prediction, matched by the session in
+     their ``raised_by``. Phase 2 starts by publishing world A's resupply plan
+     (inventory.resupplies; Algorithm 2 treats an unplanned day as unknown supply and never
+     alerts on it), so world B's demand, added to A's in the same stores, runs short. Alerts
+     the plan itself raises (A's demand against it: no ``raised_by``) are counted, not timed.
 
 CPU seconds and peak resident memory (VmHWM) per process come from /proc. All processes share
 this machine's cores with the bench itself: the figures are for one worker, one model server and
@@ -60,7 +58,12 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
 from lens.settings import LensSettings  # noqa: E402
-from lens.topics import ANOMALY_ALERTS, PREDICTIONS, STOCKOUT_ALERTS  # noqa: E402
+from lens.topics import (  # noqa: E402
+    ANOMALY_ALERTS,
+    INVENTORY_RESUPPLIES,
+    PREDICTIONS,
+    STOCKOUT_ALERTS,
+)
 from services.kafka.connection import KafkaConnection  # noqa: E402
 from tests.conftest import free_port  # noqa: E402
 
@@ -211,8 +214,8 @@ def phase2_records(kafka: KafkaConnection, topics: list[str], since: float, time
 
 
 def session_of(topic: str, value: bytes) -> tuple[str, int] | None:
-    """The (customer, session index) a prediction or an anomaly alert is about; None for a
-    stock-out alert, which names no customer nor session (see the module docstring)."""
+    """The (customer, session index) whose close led to a prediction or an alert; None for a
+    stock-out alert that a resupply record raised."""
     from lens import v1
 
     if topic == PREDICTIONS.name:
@@ -221,7 +224,10 @@ def session_of(topic: str, value: bytes) -> tuple[str, int] | None:
     if topic == ANOMALY_ALERTS.name:
         alert = v1.AnomalyAlert.FromString(value)  # alert_id = "<customer_id>:<session_index>"
         return alert.customer_id, int(alert.alert_id.rpartition(":")[2])
-    return None
+    alert = v1.StockoutAlert.FromString(value)
+    if not alert.HasField("raised_by"):
+        return None
+    return alert.raised_by.customer_id, alert.raised_by.session_index
 
 
 def phase2_latencies(kafka: KafkaConnection, closed_at: dict, since: float,
@@ -265,6 +271,7 @@ def main() -> None:
 
     from services.kafka import create_topics
     from services.pos import PosPublisher, replay
+    from services.pos.resupply import publish_resupplies
     from services.stack import LocalKafka
 
     scratch = Path(tempfile.mkdtemp(prefix="lens-bench-"))
@@ -331,9 +338,11 @@ def main() -> None:
 
         session_rate = len(baskets_a) / sessions_done_s
         speed = _speed_for(baskets_b, session_rate / 2)
-        print(f"phase 2: {len(baskets_b)} new baskets at {session_rate / 2:.1f} sessions/s ...",
-              flush=True)
+        print(f"phase 2: world A's resupply plan, then {len(baskets_b)} new baskets at "
+              f"{session_rate / 2:.1f} sessions/s ...", flush=True)
         phase2_began = time.time()
+        with PosPublisher(kafka, topic=INVENTORY_RESUPPLIES.name) as publisher:
+            planned = publish_resupplies(scratch / "a" / "resupplies.csv", publisher)
         with PosPublisher(kafka) as publisher:
             sink = TimedSink(publisher)
             replay(baskets_b, sink, speed=speed, progress=False)
@@ -357,7 +366,8 @@ def main() -> None:
             "latency_p50_ms": prediction_latency["p50_ms"],
             "latency_p99_ms": prediction_latency["p99_ms"],
             "anomaly_alert_latency": latency[ANOMALY_ALERTS.name],
-            "stockout_alerts_phase2": latency[STOCKOUT_ALERTS.name]["records"],
+            "resupply_records_phase2": planned,
+            "stockout_alert_latency": latency[STOCKOUT_ALERTS.name],
             "cpu_s_phase1": {n: round(cpu1[n] - cpu0[n], 1) for n in pids},
             "peak_rss_mib": {n: round(proc_mib(pid), 1) for n, pid in pids.items()},
         }

@@ -162,6 +162,8 @@ class ContributionUpdate:
     cells: Mapping[Cell, int]
     as_of: int  # microseconds; the prediction's as_of
     model: tuple[str, int, str]  # (name, version, label)
+    # the session the prediction was made from (0: unknown, an event of an older worker)
+    session_index: int = 0
 
 
 def contribution_updates(
@@ -177,9 +179,10 @@ def contribution_updates(
     key = contributor_key(prediction, config)
     as_of = from_timestamp(prediction.as_of)
     model = (prediction.model.name, prediction.model.version, prediction.model.label)
+    session = prediction.session_index
     updates = []
     if previous_store is not None and previous_store != prediction.store_id:
-        updates.append(ContributionUpdate(previous_store, key, {}, as_of, model))
+        updates.append(ContributionUpdate(previous_store, key, {}, as_of, model, session))
     cells = contribution(prediction, config, history)
-    updates.append(ContributionUpdate(prediction.store_id, key, cells, as_of, model))
+    updates.append(ContributionUpdate(prediction.store_id, key, cells, as_of, model, session))
     return updates

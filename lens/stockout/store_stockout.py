@@ -101,7 +101,7 @@ class StoreStockout:
             current = self.cell_source.get(cell)
             if current is None or update.as_of >= current[0]:
                 self.cell_source[cell] = (update.as_of, name, version, label)
-        return self._check(changed)
+        return self._check(changed, (update.contributor, update.session_index))
 
     def set_resupply(self, product_id: str, day: str, quantity: float) -> list[v1.StockoutAlert]:
         """The plan for (product, day) is now ``quantity`` units (replacing any older plan)."""
@@ -169,7 +169,11 @@ class StoreStockout:
         else:
             self.demand.pop(cell, None)
 
-    def _check(self, cells: Iterable[Cell]) -> list[v1.StockoutAlert]:
+    def _check(
+        self, cells: Iterable[Cell], raised_by: tuple[str, int] | None = None
+    ) -> list[v1.StockoutAlert]:
+        """Alerts of ``cells`` that are short in a state not alerted yet; ``raised_by``: the
+        (contributor, session index) of the prediction whose update is being applied."""
         alerts = []
         for cell in sorted(cells, key=lambda c: (c[1], c[0])):
             d, r = self.demand.get(cell, 0), self.resupply.get(cell, 0)
@@ -181,17 +185,17 @@ class StoreStockout:
                 continue
             self.alerted[cell] = state
             self.revisions[cell] = self.revisions.get(cell, 0) + 1
-            alerts.append(self._alert(cell))
+            alerts.append(self._alert(cell, raised_by))
         return alerts
 
     def standing_alerts(self) -> list[v1.StockoutAlert]:
         """An alert for every cell short now (already sent or not), by day then product."""
         return [self._alert((p, day)) for p, day, _ in self.shortfalls()]
 
-    def _alert(self, cell: Cell) -> v1.StockoutAlert:
+    def _alert(self, cell: Cell, raised_by: tuple[str, int] | None = None) -> v1.StockoutAlert:
         d, r = self.demand.get(cell, 0), self.resupply.get(cell, 0)
         as_of, name, version, label = self.cell_source.get(cell, (0, "", 0, ""))
-        return v1.StockoutAlert(
+        alert = v1.StockoutAlert(
             alert_id=f"{self.store_id}:{cell[0]}:{cell[1]}:{self.revisions.get(cell, 0)}",
             store_id=self.store_id,
             product_id=cell[0],
@@ -202,6 +206,9 @@ class StoreStockout:
             as_of=to_timestamp(as_of),
             model=v1.ModelRef(name=name, version=version, label=label),
         )
+        if raised_by is not None and raised_by[1] > 0:
+            alert.raised_by.customer_id, alert.raised_by.session_index = raised_by
+        return alert
 
     # -- serialisation ------------------------------------------------------------------------
 

@@ -5,7 +5,7 @@ The ``*_pb2`` modules are generated from ``protos/lens/v1/*.proto`` by ``make se
 """
 
 try:
-    from lens.v1.alert_pb2 import AnomalyAlert, StockoutAlert
+    from lens.v1.alert_pb2 import AnomalyAlert, SessionRef, StockoutAlert
     from lens.v1.dead_letter_pb2 import DeadLetter, DeadLetterReason
     from lens.v1.inventory_pb2 import Resupply
     from lens.v1.model_pb2 import ModelRef
@@ -31,6 +31,7 @@ __all__ = [
     "Session",
     "SessionFeatures",
     "SessionItem",
+    "SessionRef",
     "StockoutAlert",
     "TransactionLine",
 ]

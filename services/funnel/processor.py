@@ -185,6 +185,7 @@ def encode_store_event(update: ContributionUpdate) -> bytes:
             "cells": sorted([p, d, q] for (p, d), q in update.cells.items()),
             "as_of": update.as_of,
             "model": list(update.model),
+            "session": update.session_index,
         },
         separators=(",", ":"),
     ).encode()

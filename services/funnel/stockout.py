@@ -203,6 +203,7 @@ def decode_store_event(data: bytes | None) -> ContributionUpdate | v1.Resupply:
                 cells={(p, d): int(q) for p, d, q in raw["cells"]},
                 as_of=int(raw["as_of"]),
                 model=(name, int(version), label),
+                session_index=int(raw.get("session", 0)),
             )
         raise ValueError(f"unknown store event type {raw['t']!r}")
     # OverflowError: Infinity where an integer belongs; RecursionError: absurdly nested JSON.

@@ -1,7 +1,7 @@
 """Real funnel-worker and model-server processes for the integration tests, and the POS
 records they exchange: `Worker` (a `lens worker funnel` subprocess), `wait_for` (a bounded poll),
-`Reader` (a topic read from the beginning), `line`/`closed` (POS events), `topic_size`, and a
-stand-in SavedModel for `lens serve`.
+`Reader` (a topic read from the beginning), `SubscriberThread` (the alert subscriber on a
+thread), `line`/`closed` (POS events), `topic_size`, and a stand-in SavedModel for `lens serve`.
 
 Every wait is a poll loop with a deadline; nothing asserts on speed.
 """
@@ -11,6 +11,7 @@ import os
 import signal
 import subprocess
 import sys
+import threading
 import time
 import urllib.request
 import uuid
@@ -146,6 +147,42 @@ class Reader:
 
     def close(self) -> None:
         self.consumer.close()
+
+
+class SubscriberThread:
+    """An ``AlertSubscriber`` consuming in a background thread (fast retries), its delivered ids
+    persisted under ``run_dir`` as the ``lens alerts`` command does."""
+
+    def __init__(self, bootstrap: str, sinks: list, group: str, run_dir: Path, **config) -> None:
+        from services.alerts import (
+            AlertMetrics,
+            AlertSubscriber,
+            DeliveredIds,
+            SubscriberConfig,
+            state_path,
+        )
+
+        self.metrics = AlertMetrics()
+        config = SubscriberConfig(group_id=group, backoff_s=0.05, backoff_max_s=0.2,
+                                  poll_timeout_s=0.2, **config)
+        self.subscriber = AlertSubscriber(
+            bootstrap, sinks, config=config, metrics=self.metrics,
+            delivered=DeliveredIds(state_path(run_dir, group), config.dedupe_capacity))
+        self.stop = threading.Event()
+        self.error: BaseException | None = None
+        self.thread = threading.Thread(target=self._run, daemon=True)
+        self.thread.start()
+
+    def _run(self) -> None:
+        try:
+            self.subscriber.run(self.stop)
+        except BaseException as exc:  # noqa: BLE001 - the test inspects it
+            self.error = exc
+
+    def close(self) -> None:
+        self.stop.set()
+        self.thread.join(30)
+        assert not self.thread.is_alive()
 
 
 def _stamp(t: dt.datetime):

@@ -14,12 +14,9 @@ from confluent_kafka import Consumer, Producer
 
 from lens import v1
 from lens.topics import ANOMALY_ALERTS, DEAD_LETTERS, STOCKOUT_ALERTS
-from services.alerts import (
-    AlertMetrics, AlertSubscriber, DeliveredIds, JsonlSink, SubscriberConfig, WebhookSink, state_path,
-    verify_signature,
-)
+from services.alerts import JsonlSink, WebhookSink, verify_signature
 from services.kafka import create_topics
-from tests.integration.processes import commit_at_end
+from tests.integration.processes import SubscriberThread, commit_at_end
 
 SECRET = b"integration-secret"
 WAIT_S = 60.0
@@ -84,32 +81,6 @@ def receiver():
     server.shutdown()
 
 
-class Running:
-    """An AlertSubscriber consuming in a background thread."""
-
-    def __init__(self, bootstrap, sinks, group, run_dir, **config):
-        self.metrics = AlertMetrics()
-        config = SubscriberConfig(group_id=group, backoff_s=0.05, backoff_max_s=0.2, poll_timeout_s=0.2, **config)
-        self.subscriber = AlertSubscriber(
-            bootstrap, sinks, config=config, metrics=self.metrics,
-            delivered=DeliveredIds(state_path(run_dir, group), config.dedupe_capacity))
-        self.stop = threading.Event()
-        self.error = None
-        self.thread = threading.Thread(target=self._run, daemon=True)
-        self.thread.start()
-
-    def _run(self):
-        try:
-            self.subscriber.run(self.stop)
-        except BaseException as exc:  # noqa: BLE001 - the test inspects it
-            self.error = exc
-
-    def close(self):
-        self.stop.set()
-        self.thread.join(30)
-        assert not self.thread.is_alive()
-
-
 def wait_for(condition, timeout_s=WAIT_S):
     deadline = time.monotonic() + timeout_s
     while time.monotonic() < deadline:
@@ -133,7 +104,7 @@ def test_flaky_webhook_gets_every_alert_exactly_once_signed(bootstrap, receiver,
     run = uuid.uuid4().hex[:6]
     alerts = [anomaly(f"0{run}1:1"), anomaly(f"0{run}2:1"), stockout(f"S1:P{run}:2026-02-20:1")]
     jsonl = tmp_path / "alerts.jsonl"
-    sub = Running(bootstrap, [WebhookSink(url, SECRET), JsonlSink(jsonl)], group, tmp_path)
+    sub = SubscriberThread(bootstrap, [WebhookSink(url, SECRET), JsonlSink(jsonl)], group, tmp_path)
     try:
         publish(bootstrap, alerts + [alerts[0]])  # the first alert twice: a resend upstream
         assert wait_for(lambda: len(handler.accepted) >= 3 and
@@ -150,7 +121,7 @@ def test_flaky_webhook_gets_every_alert_exactly_once_signed(bootstrap, receiver,
 
     # A restart of the same group redelivers nothing (all committed); a new record of an already
     # delivered id is skipped thanks to the persisted ids.
-    sub = Running(bootstrap, [WebhookSink(url, SECRET)], group, tmp_path)
+    sub = SubscriberThread(bootstrap, [WebhookSink(url, SECRET)], group, tmp_path)
     try:
         publish(bootstrap, [alerts[1]])
         assert wait_for(lambda: sub.metrics.registry.get_sample_value(
@@ -167,7 +138,7 @@ def test_webhook_that_always_fails_ends_in_the_dead_letter_topic(bootstrap, rece
     group = f"t-alerts-{uuid.uuid4().hex[:8]}"
     commit_at_end(bootstrap, group, [ANOMALY_ALERTS, STOCKOUT_ALERTS])
     alert = stockout(f"S9:P{uuid.uuid4().hex[:6]}:2026-02-21:1")
-    sub = Running(bootstrap, [WebhookSink(url, SECRET)], group, tmp_path, max_attempts=3)
+    sub = SubscriberThread(bootstrap, [WebhookSink(url, SECRET)], group, tmp_path, max_attempts=3)
     try:
         publish(bootstrap, [alert])
         assert wait_for(lambda: sub.metrics.registry.get_sample_value(
@@ -219,7 +190,7 @@ def test_a_hanging_webhook_times_out_to_the_dead_letter_topic_and_other_sinks_st
     alerts = [anomaly(f"hang-{uuid.uuid4().hex[:6]}:{n}") for n in range(3)]
     webhook = WebhookSink(f"http://127.0.0.1:{server.server_port}/alerts", SECRET, timeout_s=0.3)
     jsonl = tmp_path / "alerts.jsonl"
-    sub = Running(bootstrap, [webhook, JsonlSink(jsonl)], group, tmp_path, max_attempts=2)
+    sub = SubscriberThread(bootstrap, [webhook, JsonlSink(jsonl)], group, tmp_path, max_attempts=2)
     try:
         publish(bootstrap, alerts)
         assert wait_for(lambda: sub.metrics.registry.get_sample_value(
@@ -252,12 +223,12 @@ def test_offsets_are_committed_only_after_delivery(bootstrap, receiver, tmp_path
     group = f"t-alerts-{uuid.uuid4().hex[:8]}"
     commit_at_end(bootstrap, group, [ANOMALY_ALERTS, STOCKOUT_ALERTS])
     alert = anomaly(f"0{uuid.uuid4().hex[:6]}:3")
-    sub = Running(bootstrap, [DyingSink()], group, tmp_path)
+    sub = SubscriberThread(bootstrap, [DyingSink()], group, tmp_path)
     publish(bootstrap, [alert])
     sub.thread.join(WAIT_S)
     assert isinstance(sub.error, SystemExit)  # died before committing
 
-    sub = Running(bootstrap, [WebhookSink(url, SECRET)], group, tmp_path)
+    sub = SubscriberThread(bootstrap, [WebhookSink(url, SECRET)], group, tmp_path)
     try:
         assert wait_for(lambda: len(handler.accepted) == 1)
     finally:

@@ -26,13 +26,23 @@ from confluent_kafka import Producer
 
 from lens import v1
 from lens.settings import load_settings
-from lens.topics import POS_TRANSACTIONS, PREDICTIONS, SESSIONS
+from lens.topics import (
+    INVENTORY_RESUPPLIES,
+    POS_TRANSACTIONS,
+    PREDICTIONS,
+    SESSIONS,
+    STOCKOUT_ALERTS,
+)
+from services.alerts import JsonlSink
+from services.kafka import KafkaConnection, create_topics
 from tests.conftest import free_port
 from tests.integration.processes import (
     ModelServer,
     Reader,
+    SubscriberThread,
     Worker,
     closed,
+    commit_at_end,
     line,
     save_stand_in_model,
     wait_for,
@@ -63,24 +73,28 @@ class Replay(threading.Thread):
 
     def __init__(self, bootstrap: str, customers: list[str] | None = None,
                  rounds: range = range(1, BASKETS + 1), per_second: float = 20.0,
-                 gates: tuple[int, ...] = ()) -> None:
+                 gates: tuple[int, ...] = (), store: str = "S1") -> None:
         super().__init__(daemon=True)
         self.customers = customers or customer_ids(CUSTOMERS)
         self.bootstrap, self.rounds, self.per_second = bootstrap, rounds, per_second
+        self.store = store
+        # event time of round 0: round j's baskets are j hours after it
+        self.t0 = dt.datetime.now(dt.timezone.utc).replace(microsecond=0) - dt.timedelta(days=2)
         self.gates = {j: threading.Event() for j in gates}
         self.published = 0  # baskets handed to the producer so far
         self.error: BaseException | None = None
 
     def events(self):
-        t0 = dt.datetime.now(dt.timezone.utc).replace(microsecond=0) - dt.timedelta(days=2)
         for j in self.rounds:
             if j in self.gates:
                 assert self.gates[j].wait(GATE_TIMEOUT_S), f"round {j} was never let through"
-            at = t0 + dt.timedelta(hours=j)
+            at = self.t0 + dt.timedelta(hours=j)
             for c in self.customers:
                 tx = f"T{j}"
-                yield c, [line(tx, n, c, f"p{n}", at) for n in range(1, LINES + 1)] + [
-                    closed(tx, c, at + dt.timedelta(minutes=1), line_count=LINES)]
+                yield c, [line(tx, n, c, f"p{n}", at, store=self.store)
+                          for n in range(1, LINES + 1)] + [
+                    closed(tx, c, at + dt.timedelta(minutes=1), line_count=LINES,
+                           store=self.store)]
 
     def run(self) -> None:
         # Idempotent and patient: it rides out a broker restart like a POS would.
@@ -174,22 +188,97 @@ def wait_for_sessions(ledger: SessionLedger, at_least: int, worker: Worker) -> N
 
 
 
-def test_kill_9_and_restart_loses_no_session_and_counts_none_twice(kafka_bootstrap, tmp_path):
-    """Three kill -9 restarts (issue 8): at a third of the stream, restart on the same state
-    dir; at two thirds, restart on an empty state dir (recovery from the changelog); at five
-    sixths, restart on that dir again; then reconcile. Round 5 waits for the first kill and
-    round 6 for the third: records are still to come each time the worker dies."""
-    replay = Replay(kafka_bootstrap, gates=(5, 6))
+class AlertLedger:
+    """The stock-out alerts of one store, as sent on lens.alerts.stockout and as delivered by
+    the alert subscriber to its JSONL sink."""
+
+    def __init__(self, bootstrap: str, store: str, run_dir) -> None:
+        self.store, self.sink = store, run_dir / "delivered.jsonl"
+        group = f"t-alerts-{uuid.uuid4().hex[:8]}"
+        commit_at_end(bootstrap, group, [STOCKOUT_ALERTS])
+        self.reader = Reader(bootstrap, STOCKOUT_ALERTS.name)
+        self.subscriber = SubscriberThread(bootstrap, [JsonlSink(self.sink)], group, run_dir)
+
+    def sent(self) -> list[v1.StockoutAlert]:
+        found = (v1.StockoutAlert.FromString(v) for _, v in self.reader.poll())
+        return [a for a in found if a.store_id == self.store]
+
+    def delivered(self) -> list[str]:
+        if not self.sink.exists():
+            return []
+        return [json.loads(row)["alert_id"] for row in self.sink.read_text().splitlines()]
+
+    def close(self) -> None:
+        self.reader.close()
+        self.subscriber.close()
+
+
+def publish_plan(bootstrap: str, store: str, days: list[str], units: float) -> None:
+    """A resupply plan of ``units`` of every product the replay sells, on each of ``days``."""
+    create_topics(KafkaConnection(bootstrap=bootstrap), [INVENTORY_RESUPPLIES])
+    producer = Producer({"bootstrap.servers": bootstrap, "enable.idempotence": True})
+    errors = []
+    for day in days:
+        for n in range(1, LINES + 1):
+            plan = v1.Resupply(store_id=store, product_id=f"p{n}", day=day, quantity=units)
+            producer.produce(INVENTORY_RESUPPLIES.name, key=store.encode(),
+                             value=plan.SerializeToString(),
+                             on_delivery=lambda error, _: error and errors.append(error))
+    assert producer.flush(60) == 0 and not errors, errors
+
+
+def test_kill_9_and_restart_loses_no_session_and_sends_no_alert_twice(kafka_bootstrap, tmp_path):
+    """Three kill -9 restarts under load (issue 8's goal): at a third of the stream, restart on
+    the same state dir; at two thirds, restart on an empty state dir (recovery from the
+    changelog); at five sixths, restart on that dir again; then reconcile. Round 5 waits for the
+    first kill and round 6 for the third: records are still to come each time the worker dies.
+
+    With a model server (the stand-in: 2 units of each product of the last basket, next visit in
+    a day) and a resupply plan of 3 units a day, the store's predicted demand outgrows the plan
+    as customers' predictions arrive, raising stock-out alerts all along the stream. At the end
+    the store's demand counts each customer's last prediction once; the alert subscriber has
+    delivered each alert once (zero duplicates reach the retailer), every alert sent among them;
+    an alert the worker sent again after a crash is the same alert (same id, same content)."""
+    models = tmp_path / "models" / "lens"
+    models.mkdir(parents=True)
+    save_stand_in_model(models)
+    server = ModelServer(models, free_port(), tmp_path / "serve.log")
+    server.start()
+    store = f"S-{uuid.uuid4().hex[:6]}"
+    replay = Replay(kafka_bootstrap, gates=(5, 6), store=store)
+    first_day = replay.t0.date()
+    publish_plan(kafka_bootstrap, store, [(first_day + dt.timedelta(days=d)).isoformat()
+                                          for d in range(-1, 8)], units=3)
     ledger = SessionLedger(kafka_bootstrap, replay)
-    worker = Worker(kafka_bootstrap, tmp_path / "a", *FLAGS)
+    alerts = AlertLedger(kafka_bootstrap, store, tmp_path / "alerts")
+    flags = ("--model-server", f"127.0.0.1:{server.port}", "--inactivity-timeout", "86400",
+             "--sweep-interval", "1", "--predict-retry", "1")
+    worker = Worker(kafka_bootstrap, tmp_path / "a", *flags)
     app_id = worker.app_id
 
     def kill_at(sessions: int, state_dir: str) -> Worker:
         wait_for_sessions(ledger, sessions, worker)
         worker.kill()
-        restarted = Worker(kafka_bootstrap, tmp_path / state_dir, *FLAGS, app_id=app_id)
+        restarted = Worker(kafka_bootstrap, tmp_path / state_dir, *flags, app_id=app_id)
         restarted.wait_ready()
         return restarted
+
+    def store_view() -> dict | None:
+        url = f"http://127.0.0.1:{worker.port}/v1/stores/{store}"
+        try:
+            with urllib.request.urlopen(url, timeout=5) as response:
+                return json.loads(response.read())
+        except (urllib.error.HTTPError, OSError):
+            return None
+
+    def settled() -> dict | None:
+        """The store's view once every customer contributes and every cell short is delivered
+        (the last predictions' demand events may still be on their way: poll)."""
+        view = store_view()
+        if view is None or view["customers"] != CUSTOMERS:
+            return None
+        return view if {c["alert_id"] for c in view["stockouts"]} <= set(alerts.delivered()) \
+            else None
 
     try:
         worker.wait_ready()
@@ -203,11 +292,39 @@ def test_kill_9_and_restart_loses_no_session_and_counts_none_twice(kafka_bootstr
         wait_for_sessions(ledger, TOTAL, worker)
         assert_state_counts_every_basket_once([worker], replay)
         duplicates = ledger.reconcile()
-        print(f"kill -9 x3: {TOTAL} baskets -> {TOTAL} sessions, {duplicates} duplicate records")
+        view = wait_for(settled, "every short cell's alert delivered", worker)
+        wait_for(lambda: {a.alert_id for a in alerts.sent()} <= set(alerts.delivered()),
+                 "every alert sent delivered", worker)
+        time.sleep(3)  # a copy still on its way would be delivered (or deduped) by now
+        sent, delivered = alerts.sent(), alerts.delivered()
     finally:
         ledger.close()
+        alerts.close()
         code = worker.stop()
+        server.stop()
     assert code == 0, worker.logs()
+    assert alerts.subscriber.error is None
+    # Each customer's last prediction (round 6) counts once: 2 units x score 0.9 of each
+    # product, the day after round 6; the older ones were replaced.
+    day = (replay.t0 + dt.timedelta(hours=BASKETS, days=1)).date().isoformat()
+    assert [(c["product_id"], c["day"], round(c["predicted_demand"], 6)) for c in view["demand"]] \
+        == [(f"p{n}", day, 1.8 * CUSTOMERS) for n in range(1, LINES + 1)], view
+    assert [(c["product_id"], round(c["shortfall"], 6)) for c in view["stockouts"]] \
+        == [(f"p{n}", 1.8 * CUSTOMERS - 3) for n in range(1, LINES + 1)], view
+    copies = defaultdict(list)
+    for alert in sent:
+        copies[alert.alert_id].append(alert)
+    for alert_id, same in copies.items():
+        assert all(a == same[0] for a in same), f"copies of {alert_id} differ"
+    delivered_twice = {a for a in delivered if delivered.count(a) > 1}
+    assert not delivered_twice, f"delivered more than once: {sorted(delivered_twice)[:5]}"
+    assert set(delivered) == set(copies), (
+        f"the subscriber lost {sorted(set(copies) - set(delivered))[:5]} or invented "
+        f"{sorted(set(delivered) - set(copies))[:5]} ({len(copies)} sent, {len(delivered)} delivered)")
+    resent = len(sent) - len(copies)
+    print(f"kill -9 x3: {TOTAL} baskets -> {TOTAL} sessions, {duplicates} duplicate session "
+          f"records; {len(copies)} stock-out alerts ({len(view['stockouts'])} cells short at the "
+          f"end), {resent} sent again after a crash, each delivered once")
 
 
 def test_a_second_worker_joins_and_leaves_without_loss(kafka_bootstrap, tmp_path):

@@ -21,11 +21,12 @@ HOUR = 3_600_000_000
 D2 = "2024-03-06"  # AS_OF date + 2 days
 
 
-def pred(customer, store, basket, days=2.0, hours_later=0, version=1):
+def pred(customer, store, basket, days=2.0, hours_later=0, version=1, session=1):
     """basket: [(product, quantity)] or [(product, quantity, score)]."""
     return v1.Prediction(
-        prediction_id=f"{customer}:{hours_later}",
+        prediction_id=f"{customer}:{session}",
         customer_id=customer,
+        session_index=session,
         store_id=store,
         as_of=to_timestamp(AS_OF + hours_later * HOUR),
         basket=[v1.PredictedItem(product_id=p, quantity=q, score=(rest[0] if rest else 1.0)) for p, q, *rest in basket],
@@ -72,9 +73,11 @@ def test_shortfall_arithmetic_and_alert_fields():
     monitor = StockoutMonitor()
     assert monitor.on_resupply(resupply("s1", "p1", D2, 4)) == []  # no demand: R = 4 >= 0
     assert monitor.on_prediction(pred("c1", "s1", [("p1", 3)])) == []  # R = 4 - 3 = 1
-    (alert,) = monitor.on_prediction(pred("c2", "s1", [("p1", 2.5)], hours_later=1, version=7))
+    (alert,) = monitor.on_prediction(pred("c2", "s1", [("p1", 2.5)], hours_later=1, version=7,
+                                          session=4))
     # R = 4 - (3 + 2.5) = -1.5
     assert (alert.predicted_demand, alert.resupply_quantity, alert.shortfall) == (5.5, 4.0, 1.5)
+    assert (alert.raised_by.customer_id, alert.raised_by.session_index) == ("c2", 4)
     assert (alert.alert_id, alert.store_id, alert.product_id, alert.day) == ("s1:p1:2024-03-06:1", "s1", "p1", D2)
     assert alert.as_of.ToMicroseconds() == AS_OF + HOUR and alert.model.version == 7
     assert monitor.shortfalls() == [("s1", "p1", D2, 1.5)]

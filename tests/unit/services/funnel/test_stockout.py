@@ -36,19 +36,30 @@ def test_demand_above_the_plan_alerts_once_per_state(make_config, tables, metric
     )
     assert store_event(processor, tables, resupply.outputs[0].value).outputs == []
 
-    def demand(customer, units):
+    def demand(customer, units, session=1):
         update = ContributionUpdate("S1", customer, {("milk", "2026-03-03"): units * 1_000_000},
-                                    0, ("lens", 3, ""))
+                                    0, ("lens", 3, ""), session)
         return store_event(processor, tables, encode_store_event(update)).outputs
 
     assert demand("a", 2) == []  # 2 <= 3
-    (out,) = demand("b", 2)  # 4 > 3: short by 1
+    (out,) = demand("b", 2, session=7)  # 4 > 3: short by 1
     assert (out.topic, out.key) == (STOCKOUT_ALERTS.name, b"S1")
     alert = v1.StockoutAlert.FromString(out.value)
     assert (alert.product_id, alert.day, alert.shortfall) == ("milk", "2026-03-03", 1.0)
     assert alert.alert_id == "S1:milk:2026-03-03:1" and alert.model.version == 3
+    # the prediction that raised it, through the store topic's encoding
+    assert (alert.raised_by.customer_id, alert.raised_by.session_index) == ("b", 7)
     assert demand("b", 2) == []  # same state: no second alert
     assert metrics.alerts.labels("stockout")._value.get() == 1
+    # a plan cut raises the next one: no prediction did
+    cut = processor.on_resupply(
+        partition=0, offset=1, key=b"S1", now_us=NOW_US,
+        value=v1.Resupply(store_id="S1", product_id="milk", day="2026-03-03", quantity=1)
+        .SerializeToString(),
+    )
+    (out,) = store_event(processor, tables, cut.outputs[0].value).outputs
+    alert = v1.StockoutAlert.FromString(out.value)
+    assert alert.shortfall == 3.0 and not alert.HasField("raised_by")
 
 
 def test_the_plan_is_stored_one_day_per_key_and_expires_with_its_day(make_config, tables):
