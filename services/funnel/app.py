@@ -44,7 +44,9 @@ The store agent works the same way (``FunnelService.process_store_batch``): micr
 store events against decoded store records kept in ``services.funnel.stockout.StoreCache``, each
 changed store written once per batch, the batch acked once those writes and its alerts are on
 the broker. A replayed demand event is recognised by its as_of, a replayed resupply sets the
-same plan again. (The store topic has no ``Sequence`` guard yet.)
+same plan again. Faust loses store events around a rebalance as it loses customer records: the
+store agent reads them from the broker and bounds its commits in the same way (one ``Sequence``
+for both agents).
 
 Web (``web_bind``:``web_port``): ``/metrics`` (Faust's Prometheus sensors and ``lens_funnel_*``),
 the query API (``/v1/customers/{id}``, ``/v1/stores/{id}``, ``/openapi.json``: see
@@ -150,6 +152,9 @@ def _cluster(headers: Any) -> int | None:
 
 
 _STORE_BATCH_PAUSE_S = 0.001  # see the stores agent
+
+# what ``LogReader.read`` found of a batch's holes: (topic, partition) -> offset -> record
+Holes = dict[tuple[str, int], dict[int, LogRecord]]
 
 
 def _now_us() -> int:
@@ -395,20 +400,13 @@ class FunnelService:
             raise
         return batch
 
-    def handle_customer_batch(
-        self, events: list[Any], read: dict[tuple[str, int], dict[int, LogRecord]] | None = None
-    ) -> Result:
-        """A batch of the funnel agent (``_handle_batch`` over the state cache), each partition's
-        records in offset order (``Sequence``): before a record past a hole, the records of the
-        hole, from ``read`` (``LogReader.read`` of ``Sequence.missing``); a replay (a record
-        before the expected offset) is applied as usual."""
-        read = read or {}
-
-        def apply(record: Any) -> Result:
-            return self.handle_customer_record(
-                record.topic, record.partition, record.offset, record.key, record.value,
-                record.headers,
-            )
+    def _in_sequence(
+        self, apply: Callable[[Any], Result], read: Holes
+    ) -> Callable[[Any], Result]:
+        """``apply`` (one record: a Faust message or a ``LogRecord``) wrapped so that each
+        partition's records are applied in offset order (``Sequence``): before a record past a
+        hole, the records of the hole, from ``read`` (``_read_holes``); a replay (a record before
+        the expected offset) is applied as usual (see ``Sequence``)."""
 
         def handle(message: Any) -> Result:
             key = (message.topic, message.partition)
@@ -433,24 +431,44 @@ class FunnelService:
                 result.predict += done.predict
             return result
 
-        return self._handle_batch(events, self.state_cache, handle)
+        return handle
 
-    def handle_store_batch(self, events: list[Any]) -> Result:
-        """A batch of the store agent (``_handle_batch`` over the store cache)."""
+    def handle_customer_batch(self, events: list[Any], read: Holes | None = None) -> Result:
+        """A batch of the funnel agent (``_handle_batch`` over the state cache). With ``read``
+        (what ``_read_holes`` read for the batch) the records go in sequence (``_in_sequence``);
+        without, they are applied as given."""
 
-        def handle(message: Any) -> Result:
-            return self.store_processor.on_store_record(
-                self.store_cache.partition(message.partition), partition=message.partition,
-                offset=message.offset, key=message.key, value=message.value, now_us=_now_us(),
+        def apply(record: Any) -> Result:
+            return self.handle_customer_record(
+                record.topic, record.partition, record.offset, record.key, record.value,
+                record.headers,
             )
 
+        handle = apply if read is None else self._in_sequence(apply, read)
+        return self._handle_batch(events, self.state_cache, handle)
+
+    def handle_store_batch(self, events: list[Any], read: Holes | None = None) -> Result:
+        """A batch of the store agent (``_handle_batch`` over the store cache), in sequence with
+        ``read`` as ``handle_customer_batch``."""
+
+        def apply(record: Any) -> Result:
+            return self.store_processor.on_store_record(
+                self.store_cache.partition(record.partition), partition=record.partition,
+                offset=record.offset, key=record.key, value=record.value, now_us=_now_us(),
+            )
+
+        handle = apply if read is None else self._in_sequence(apply, read)
         return self._handle_batch(events, self.store_cache, handle)
 
     async def process_store_batch(self, events: list[Any]) -> None:
-        """The store agent's work on a batch: done (and Faust may ack it) only once the batch's
-        changelog records and alerts are on the broker, as ``process_customer_batch``."""
-        result = self.handle_store_batch(events)
+        """The store agent's work on a batch, as ``process_customer_batch``: its records in
+        sequence, and done (Faust may ack it) only once the batch's changelog records and alerts
+        are on the broker."""
+        read = await self._read_holes(events)
+        result = self.handle_store_batch(events, read)
+        positions = self._positions(events)
         await asyncio.gather(*self._send_soon(result.outputs), *self.stores.take_sent())
+        self.sequence.durable(positions)
 
     async def process_customer_batch(self, events: list[Any]) -> None:
         """The funnel agent's work on a batch. Faust acks the batch's records when this returns
@@ -466,8 +484,7 @@ class FunnelService:
         without them and read on after them."""
         read = await self._read_holes(events)
         result = self.handle_customer_batch(events, read)
-        positions = self.sequence.positions({(e.message.topic, e.message.partition)
-                                             for e in events})
+        positions = self._positions(events)
         sent = self._send_soon(result.outputs)
         if result.predict:
             dispatcher = self.dispatcher()
@@ -477,10 +494,16 @@ class FunnelService:
         await asyncio.gather(*sent, *self.states.take_sent(), *self.partition_records.take_sent())
         self.sequence.durable(positions)
 
-    async def _read_holes(self, events: list[Any]) -> dict[tuple[str, int], dict[int, LogRecord]]:
-        """What the batch needs read from the broker before it is applied: a partition's first
-        record since its assignment starts at the group's committed offset, and the records
-        that holes leave out (``Sequence``). Nothing is applied yet, so awaiting is safe."""
+    def _positions(self, events: list[Any]) -> dict[tuple[str, int], int]:
+        """Where the batch leaves its partitions: what its writes make durable once they are on
+        the broker (``Sequence.durable``)."""
+        return self.sequence.positions({(e.message.topic, e.message.partition) for e in events})
+
+    async def _read_holes(self, events: list[Any]) -> Holes:
+        """What a batch (of either agent) needs read from the broker before it is applied: a
+        partition's first record since its assignment starts at the group's committed offset,
+        and the records that holes leave out (``Sequence``). Nothing is applied yet, so awaiting
+        is safe."""
         keys = [((e.message.topic, e.message.partition), e.message.offset) for e in events]
         unknown = self.sequence.unknown(key for key, _ in keys)
         if unknown:
@@ -493,14 +516,14 @@ class FunnelService:
         return await self.log_reader.read(holes)
 
     def install_commit_guard(self, consumer: Any) -> None:
-        """Bound the offsets Faust commits for the funnel agent's partitions to what the agent
-        has applied and made durable (``Sequence.committable``): Faust's offset-gap bookkeeping
-        counts offsets it passed over as acked, the record that arrived past them included,
-        which the agent may not have applied yet. Other topics commit as Faust says."""
+        """Bound the offsets Faust commits for the funnel and store agents' partitions to what
+        the agent has applied and made durable (``Sequence.committable``): Faust's offset-gap
+        bookkeeping counts offsets it passed over as acked, the record that arrived past them
+        included, which the agent may not have applied yet. Other topics commit as Faust says."""
         if getattr(consumer, "_lens_commit_guard", False):
             return
         commit = consumer._commit
-        topics = set(self.customer_source.topics)
+        topics = {*self.customer_source.topics, *self.store_events.topics}
 
         async def guarded_commit(offsets: Any) -> bool:
             bounded = {}
@@ -557,7 +580,7 @@ class FunnelService:
         @app.on_partitions_revoked.connect
         async def on_revoked(app, revoked, **kwargs) -> None:
             service.forget({tp.partition for tp in revoked if tp.topic == POS_TRANSACTIONS.name})
-            service.store_cache.forget({tp.partition for tp in revoked if tp.topic == store_topic})
+            service.forget_stores({tp.partition for tp in revoked if tp.topic == store_topic})
 
         @app.on_partitions_assigned.connect
         async def on_assigned(app, assigned, **kwargs) -> None:
@@ -566,7 +589,7 @@ class FunnelService:
             mine = {tp.partition for tp in assigned if tp.topic == POS_TRANSACTIONS.name}
             service.forget(set(range(POS_TRANSACTIONS.partitions)) - mine)
             stores = {tp.partition for tp in assigned if tp.topic == store_topic}
-            service.store_cache.forget(set(range(STOCKOUT_ALERTS.partitions)) - stores)
+            service.forget_stores(set(range(STOCKOUT_ALERTS.partitions)) - stores)
 
         @app.on_before_shutdown.connect
         async def on_shutdown(app, **kwargs) -> None:
@@ -576,11 +599,18 @@ class FunnelService:
         self.sweep_timer = sweep
 
     def forget(self, partitions: set[int]) -> None:
-        """Partitions this worker no longer owns: drop what it keeps of them in memory (another
-        worker writes their tables now; if they come back, they are read from the table)."""
+        """Customer partitions (of pos.transactions, and the co-partitioned lens.predictions and
+        ticks) this worker no longer owns: drop what it keeps of them in memory (another worker
+        writes their tables now; if they come back, they are read from the table)."""
         self.processor.forget(partitions)
         self.state_cache.forget(partitions)
-        self.sequence.forget(partitions)
+        self.sequence.forget(self.customer_source.topics, partitions)
+
+    def forget_stores(self, partitions: set[int]) -> None:
+        """Partitions of the store topic this worker no longer owns, as ``forget``: they are
+        assigned apart from the customer partitions of the same number."""
+        self.store_cache.forget(partitions)
+        self.sequence.forget(self.store_events.topics, partitions)
 
     # -- web views --------------------------------------------------------------------------------
 

@@ -1,6 +1,8 @@
-"""The funnel agent's position in each source partition, and the records it reads itself (issue 8).
+"""The position of the worker's batch agents (the funnel agent on its customer source topics, the
+store agent on the store topic) in each partition they read, and the records they read
+themselves (issue 8).
 
-Faust 0.15.3 does not deliver every record of a partition to the agent around a rebalance.
+Faust 0.15.3 does not deliver every record of a partition to an agent around a rebalance.
 ``Recovery.on_recovery_completed`` resumes the partitions before ``Consumer.perform_seek``, and
 ``Consumer.seek`` sets the read offset back while records fetched before the seek are still on
 their way. Such a record moves the read offset forward again (``Consumer._drain_messages``), so
@@ -8,7 +10,7 @@ the records that the seek fetches again are dropped as already read, and the off
 over become an offset gap (``Consumer._add_gap``) that Faust counts as acked and commits once a
 later record is acked. Reading the partition again through Faust's consumer races the same way
 (the worker's first answer to this, which then took a hole still there after 3 reads as a gap in
-the log: in a loaded run, records that were in the log). So the agent does not depend on
+the log: in a loaded run, records that were in the log). So an agent does not depend on
 Faust's delivery for completeness:
 
 - ``Sequence`` keeps, per (topic, partition), the next offset the agent expects: every record
@@ -16,7 +18,8 @@ Faust's delivery for completeness:
   (read from the broker when the partition's first record arrives), so a hole at the very start
   of a partition that moved is seen too. A record past the expected offset means records are
   missing: the agent reads them itself (``LogReader``) and applies them first, in order. A
-  record before it is a replay (the state recognises those it has already seen).
+  record before it is a replay (the state recognises those it has already seen, or applying
+  it again changes nothing).
 - ``LogReader`` reads a range of offsets of one partition straight from the broker (its own
   consumer: no group membership, no commits). An offset of the range that it does not find is
   not in the log (a transactional producer's control record, a compacted record): the read
@@ -55,7 +58,7 @@ class LogRecord:
 
 
 class Sequence:
-    """Per (topic, partition): the next offset the funnel agent expects, and the next offset
+    """Per (topic, partition): the next offset the agent reading it expects, and the next offset
     whose effects are durable (see the module docstring)."""
 
     def __init__(self) -> None:
@@ -111,9 +114,14 @@ class Sequence:
         durable = self._durable.get(key)
         return None if durable is None else min(offset, durable)
 
-    def forget(self, partitions: set[int]) -> None:
+    def forget(self, topics: Iterable[str], partitions: Iterable[int]) -> None:
+        """The ``partitions`` of ``topics`` are no longer assigned. Topics are named because the
+        customer and store topics are assigned independently: a partition number of one says
+        nothing of the other."""
+        partitions = set(partitions)
+        gone = {(topic, partition) for topic in topics for partition in partitions}
         for table in (self._next, self._durable):
-            for key in [k for k in table if k[1] in partitions]:
+            for key in gone & table.keys():
                 del table[key]
 
 

@@ -1,7 +1,8 @@
 """The funnel agent's batch is done (and Faust may ack its records) only once its table writes
 and outputs are on the broker (issue 8), a rebalance while it waits loses nothing, the records a
 hole leaves out (Faust loses some around a rebalance) are read from the broker and applied
-before the record past it, and Faust commits nothing past what the agent made durable.
+before the record past it, and Faust commits nothing past what the agent made durable. The store
+agent has the same guarantees over the store topic.
 
 No broker: the records queue on the Faust producer's buffer, and ``deliver`` plays the producer
 by resolving their futures; ``Log`` plays the broker's log for the agent's ``LogReader``. The
@@ -12,9 +13,13 @@ import asyncio
 from faust.types import TP
 from prometheus_client import CollectorRegistry
 
-from lens.topics import POS_TRANSACTIONS, PREDICTIONS, SESSIONS
+from lens import v1
+from lens.stockout import ContributionUpdate
+from lens.topics import POS_TRANSACTIONS, PREDICTIONS, SESSIONS, STOCKOUT_ALERTS
 from services.funnel.app import FunnelService
+from services.funnel.processor import encode_store_event, store_topic_name
 from services.funnel.sequence import LogRecord
+from services.funnel.stockout import encode_resupply_event, load_store, plan_key
 from tests.unit.services.funnel.conftest import closed, line
 from tests.unit.services.funnel.test_tables import Event, Message
 
@@ -187,19 +192,22 @@ def test_an_offset_that_is_not_in_the_log_is_passed_over(make_config):
     assert service.sequence.expected(key) == 3
 
 
+class Consumer:
+    """Faust's consumer as the commit guard sees it: what it commits."""
+
+    def __init__(self) -> None:
+        self.commits = []
+
+    async def _commit(self, offsets) -> bool:
+        self.commits.append(dict(offsets))
+        return True
+
+
 def test_faust_commits_no_offset_past_what_the_agent_made_durable(make_config):
     """Faust counts offsets it passed over as acked, the record past them included, which the
     agent may not have applied yet: the commit is bounded by the agent's durable position."""
     service = new_service(make_config)
     tp, other = TP(POS_TRANSACTIONS.name, 3), TP("inventory.resupplies", 1)
-
-    class Consumer:
-        def __init__(self) -> None:
-            self.commits = []
-
-        async def _commit(self, offsets) -> bool:
-            self.commits.append(dict(offsets))
-            return True
 
     consumer = Consumer()
     service.install_commit_guard(consumer)
@@ -222,34 +230,145 @@ def test_faust_commits_no_offset_past_what_the_agent_made_durable(make_config):
     assert consumer.commits == [{other: 4}, {tp: 2}, {tp: 1}]
 
 
+# -- the store agent: the same guarantees over the store topic ------------------------------------
+
+DAY = "2026-03-03"
+AS_OF = 1_772_409_600_000_000  # 2026-03-02T00:00Z
+
+
+def store(service: FunnelService, partition: int, offset: int, value: bytes) -> Event:
+    return Event(Message(store_topic_name(service.config), partition, offset, b"S1", value))
+
+
+def plan(units: int) -> bytes:
+    return encode_resupply_event(
+        v1.Resupply(store_id="S1", product_id="milk", day=DAY, quantity=units))
+
+
+def wants(customer: str, units: int) -> bytes:
+    return encode_store_event(ContributionUpdate(
+        "S1", customer, {("milk", DAY): units * 1_000_000}, AS_OF, ("lens", 1, "")))
+
+
+def residual(service: FunnelService) -> float:
+    return load_store(service.store_tables, "S1", service.config).stockout.residual("milk", DAY)
+
+
+async def run_store_batch(service: FunnelService, batch: list[Event]) -> list[str]:
+    """The batch through the store agent; the topics of what it sent."""
+    task = asyncio.create_task(service.process_store_batch(batch))
+    await turns()
+    topics = deliver(service)
+    await asyncio.wait_for(task, 10)
+    return topics
+
+
 def test_a_store_batch_is_done_only_once_its_table_writes_and_alerts_are_on_the_broker(
         make_config):
-    from lens import v1
-    from lens.stockout import ContributionUpdate
-    from lens.topics import STOCKOUT_ALERTS
-    from services.funnel.processor import encode_store_event, store_topic_name
-    from services.funnel.stockout import encode_resupply_event, load_store, plan_key
-
-    service = FunnelService(make_config(model_server=None), registry=CollectorRegistry())
-    topic = store_topic_name(service.config)
-    plan = v1.Resupply(store_id="S1", product_id="milk", day="2026-03-03", quantity=1)
-    wants = ContributionUpdate("S1", "c1", {("milk", "2026-03-03"): 3_000_000},
-                               1_772_409_600_000_000, ("lens", 1, ""))
-    batch = [Event(Message(topic, 2, 0, b"S1", encode_resupply_event(plan))),
-             Event(Message(topic, 2, 1, b"S1", encode_store_event(wants)))]
+    service = new_service(make_config)
+    batch = [store(service, 2, 0, plan(1)), store(service, 2, 1, wants("c1", 3))]
 
     async def main() -> None:
         task = asyncio.create_task(service.process_store_batch(batch))
         await turns()
         assert not task.done(), "the batch was done before its records were on the broker"
         assert service.store_cache.dirty_partitions() == []
-        record = load_store(service.store_tables, "S1", service.config)
-        assert record.stockout.residual("milk", "2026-03-03") == -2.0
+        assert residual(service) == -2.0
         changelog = service.stores.changelog_topic.get_topic_name()
         # the store and its plan day: one changelog record each, and the alert
         assert sorted(deliver(service)) == sorted([changelog, changelog, STOCKOUT_ALERTS.name])
         await asyncio.wait_for(task, 10)
         assert service.stores.take_sent() == []
-        assert service.stores.get(plan_key("S1", "2026-03-03")) is not None
+        assert service.stores.get(plan_key("S1", DAY)) is not None
+
+    asyncio.run(main())
+
+
+def test_the_store_events_a_hole_leaves_out_are_read_from_the_broker_and_applied_first(
+        make_config):
+    """Faust loses store events around a rebalance as it loses customer records: the store agent
+    reads those of a hole from the broker and applies them before the event past it."""
+    service = new_service(make_config)
+    key = (store_topic_name(service.config), 2)
+    log = service.log_reader = Log([store(service, 2, 1, wants("c1", 3))])
+
+    async def main() -> None:
+        # c1's demand (offset 1) went missing: without it c2's is no shortfall, no alert
+        sent = await run_store_batch(service, [store(service, 2, 0, plan(1)),
+                                               store(service, 2, 2, wants("c2", 1))])
+        assert log.reads == [{key: [(1, 2)]}]
+        assert residual(service) == -3.0 and STOCKOUT_ALERTS.name in sent
+        await run_store_batch(service, [store(service, 2, 0, plan(1)),  # Faust replays
+                                        store(service, 2, 1, wants("c1", 3)),
+                                        store(service, 2, 2, wants("c2", 1))])
+
+    asyncio.run(main())
+    assert residual(service) == -3.0
+    assert len(log.reads) == 1
+    assert service.sequence.expected(key) == 3
+
+
+def test_a_store_partition_starts_at_the_committed_offset_also_when_its_first_records_are_lost(
+        make_config):
+    service = new_service(make_config)
+    key = (store_topic_name(service.config), 2)
+    log = service.log_reader = Log([store(service, 2, 5, plan(1)),
+                                    store(service, 2, 6, wants("c1", 3))], committed={key: 5})
+
+    async def main() -> None:
+        await run_store_batch(service, [store(service, 2, 7, wants("c2", 1))])
+        assert log.starts_asked == [{key}] and log.reads == [{key: [(5, 7)]}]
+
+    asyncio.run(main())
+    assert residual(service) == -3.0
+
+
+def test_faust_commits_no_store_topic_offset_past_what_the_store_agent_made_durable(make_config):
+    service = new_service(make_config)
+    tp = TP(store_topic_name(service.config), 2)
+    consumer = Consumer()
+    service.install_commit_guard(consumer)
+
+    async def main() -> None:
+        assert not await consumer._commit({tp: 10})  # nothing applied since the assignment
+        task = asyncio.create_task(service.process_store_batch(
+            [store(service, 2, 0, plan(1)), store(service, 2, 1, wants("c1", 3))]))
+        await turns()
+        assert not await consumer._commit({tp: 10})  # applied, not yet on the broker
+        deliver(service)
+        await asyncio.wait_for(task, 10)
+        assert await consumer._commit({tp: 10})
+
+    asyncio.run(main())
+    assert consumer.commits == [{tp: 2}]
+
+
+def test_a_revoked_partition_of_one_agent_leaves_the_same_number_of_the_other_in_sequence(
+        make_config):
+    """The customer topics and the store topic are assigned independently: losing partition 3 of
+    one says nothing of partition 3 of the other."""
+    service = new_service(make_config)
+    topic = store_topic_name(service.config)
+    customers, stores = (POS_TRANSACTIONS.name, 3), (topic, 3)
+
+    async def main() -> None:
+        await run_batch(service, [pos(3, 0, "c1", P1), pos(3, 1, "c1", P2)])
+        await run_store_batch(service, [store(service, 3, 0, plan(1))])
+        await service.app.on_partitions_revoked.send({TP(topic, 3)})
+        assert service.sequence.expected(stores) is None
+        assert service.sequence.expected(customers) == 2
+        await run_store_batch(service, [store(service, 3, 1, wants("c1", 3))])
+        await service.app.on_partitions_revoked.send({TP(POS_TRANSACTIONS.name, 3)})
+        assert service.sequence.expected(customers) is None
+        assert service.sequence.expected(stores) == 2
+        # an assignment without a partition forgets it, and only it
+        await run_batch(service, [pos(3, 2, "c1", CLOSE)])
+        await service.app.on_partitions_assigned.send({TP(POS_TRANSACTIONS.name, 3)})
+        assert service.sequence.expected(stores) is None
+        assert service.sequence.expected(customers) == 3
+        await run_store_batch(service, [store(service, 3, 2, wants("c2", 1))])
+        await service.app.on_partitions_assigned.send({TP(topic, 3)})
+        assert service.sequence.expected(customers) is None
+        assert service.sequence.expected(stores) == 3
 
     asyncio.run(main())
