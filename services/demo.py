@@ -4,7 +4,8 @@ From a fresh clone it builds, once, under ``<run dir>/demo``: a small synthetic 
 (``lens data synth``) and a small LENS model trained on it and exported for serving
 (``lens train --export``). Then it starts the pipeline: Kafka (a local broker with its own
 storage under ``<run dir>/demo/live``, unless ``LENS_KAFKA_BOOTSTRAP`` is set), the model server
-(``lens serve``), a funnel worker (``lens worker funnel``) and an alert subscriber (``lens alerts
+(``lens serve``), a funnel worker (``lens worker funnel``, with the world's product catalog for
+Algorithm 1's need-level signals) and an alert subscriber (``lens alerts
 serve``, console + JSONL), loads the resupply plan, replays the transactions (a day every 2 s), shows
 predictions and alerts as they happen and, once every basket has been sessionized and predicted
 (bounded wait), prints a summary, compares the alerts with the planted ground truth and stops
@@ -184,8 +185,8 @@ def _build(demo_dir: Path, config: DemoConfig, settings: LensSettings, say) -> P
     """Synthetic world and exported model, reused when already there."""
     data = demo_dir / "transactions.csv"
     env = _child_env(settings, demo_dir / "build")
-    if not (data.exists() and (demo_dir / "resupplies.csv").exists()
-            and (demo_dir / "ground_truth.json").exists()):
+    if not all((demo_dir / name).exists() for name in (
+            "transactions.csv", "resupplies.csv", "ground_truth.json", "products.csv")):
         say(f"generating a synthetic world ({config.customers} customers x {config.days} days, "
             f"seed {config.seed}) into {demo_dir} ...")
         _run_step(_lens(
@@ -311,6 +312,7 @@ def run_demo(
             "--anomaly-min-history", str(config.anomaly_min_history),
             "--anomaly-threshold", str(config.anomaly_threshold),
             "--stockout-days", str(config.stockout_days),
+            "--catalog", str(demo_dir / "products.csv"),
         ), env)
         alerts_jsonl = live / "alerts.jsonl"
         subscriber = spawn("alerts", _lens(
