@@ -27,14 +27,16 @@ Faust only lets an agent's event change a table, which is why the timer does not
 
 Batches: the funnel agent takes its records ``batch_max`` at a time (waiting at most
 ``batch_within_s`` for them), handles each in order against decoded customer states kept in
-``services.funnel.tables.StateCache``, then writes each customer it changed to the table once,
-in an event of the customer's partition, and queues the batch's outputs on the producer; then
-it waits until those table writes (changelog records) and outputs are on the broker, and only
-then lets Faust ack the batch (``FunnelService.process_customer_batch`` says why Faust's own
-flush before a commit is not enough). So an offset is committed only for a record whose effect
-is durable, also when its partition moves to another worker or the worker stops: as with one
-record at a time, a crash or a rebalance replays the records since the last commit, and the
-state recognises those it has already seen (see ``services.funnel.processor``). Faust loses
+``services.funnel.tables.StateCache``, queues the batch's outputs on the producer and waits until
+they are on the broker; then it writes each customer it changed to the table once, in an event of
+the customer's partition, waits until those table writes (changelog records) are on the broker
+too, and only then lets Faust ack the batch (``FunnelService.process_customer_batch`` says why
+Faust's own flush before a commit is not enough, ``_outputs_then_state`` why outputs go first).
+So an offset is committed only for a record whose effect is durable, also when its partition
+moves to another worker or the worker stops: as with one record at a time, a crash or a
+rebalance replays the records since the last commit, and the state recognises those it has
+already seen (see ``services.funnel.processor``); a crash between the outputs and the state
+sends that batch's outputs again, identical. Faust loses
 records on the way to the agent around a rebalance (``services.funnel.sequence``): the agent
 applies each partition's records in offset order from the group's committed offset, reads the
 records a hole leaves out straight from the broker and applies them first, and Faust commits no
@@ -42,11 +44,12 @@ offset past what the agent has applied and made durable (``FunnelService.install
 
 The store agent works the same way (``FunnelService.process_store_batch``): micro-batches of
 store events against decoded store records kept in ``services.funnel.stockout.StoreCache``, each
-changed store written once per batch, the batch acked once those writes and its alerts are on
-the broker. A replayed demand event is recognised by its as_of, a replayed resupply sets the
-same plan again. Faust loses store events around a rebalance as it loses customer records: the
-store agent reads them from the broker and bounds its commits in the same way (one ``Sequence``
-for both agents).
+changed store written once per batch after its alerts are on the broker, the batch acked once
+those writes are too. A replayed demand event is recognised by its as_of, a replayed resupply
+sets the same plan again. Faust loses store events and resupply records around a rebalance as it
+loses customer records: the store agent and the resupplies agent (which re-keys resupplies onto
+the store topic, in batches too) read them from the broker and bound their commits in the same
+way (one ``Sequence`` for the three agents).
 
 Web (``web_bind``:``web_port``): ``/metrics`` (Faust's Prometheus sensors and ``lens_funnel_*``),
 the query API (``/v1/customers/{id}``, ``/v1/stores/{id}``, ``/openapi.json``: see
@@ -334,10 +337,6 @@ class FunnelService:
 
     # -- agents -----------------------------------------------------------------------------------
 
-    async def _send(self, outputs: list[Output]) -> None:
-        for out in outputs:
-            await self.outputs[out.topic].send(key=out.key, value=out.value, partition=out.partition)
-
     def _send_soon(self, outputs: list[Output]) -> list[Any]:
         """Queue the outputs on the producer without a wait per record; returns their futures
         (each resolves once its record is on the broker)."""
@@ -376,11 +375,9 @@ class FunnelService:
         events: list[Any], cache: DecodedCache[Any], handle: Callable[[Any], Result | None]
     ) -> Result:
         """A batch of an agent over ``cache``: ``handle(message)`` of every record in turn (in
-        its event; None: not applied), then each changed value written once, in an event of its
-        partition (a Faust table writes into the partition of the current event). ``predict``
-        holds (snapshot, partition) pairs."""
+        its event; None: not applied). The changes stay in ``cache`` until ``_write_batch``.
+        ``predict`` holds (snapshot, partition) pairs."""
         batch = Result()
-        last_event: dict[int, Any] = {}
         try:
             for event in events:
                 message = event.message
@@ -390,15 +387,41 @@ class FunnelService:
                     continue
                 batch.outputs += result.outputs
                 batch.predict += [(state, message.partition) for state in result.predict]
-                last_event[message.partition] = event
-            for partition in cache.dirty_partitions():
-                _enter(last_event[partition])
-                cache.flush(partition)
         except BaseException:
             # half-applied changes must not outlive the batch: reload from the table
             cache.clear()
             raise
         return batch
+
+    @staticmethod
+    def _write_batch(events: list[Any], cache: DecodedCache[Any]) -> None:
+        """Write each value the batch changed once, in an event of its partition (a Faust table
+        writes into the partition of the current event)."""
+        last_event = {event.message.partition: event for event in events}
+        try:
+            for partition in cache.dirty_partitions():
+                _enter(last_event[partition])
+                cache.flush(partition)
+        except BaseException:
+            cache.clear()
+            raise
+
+    async def _outputs_then_state(
+        self, events: list[Any], cache: DecodedCache[Any], outputs: list[Any], tables: list[Any]
+    ) -> None:
+        """Wait until the batch's ``outputs`` (``_send_soon`` futures) are on the broker, then
+        write its state (``_write_batch``) and wait until the changelog records of ``tables``
+        are on the broker too. In this order a crash leaves, at worst, outputs of a batch whose
+        state was not written: its records are read again and send the same outputs again
+        (same ids; subscribers dedupe). The other order could leave state that had seen a batch
+        whose outputs never left, and a replay, recognised by that state, would not send them."""
+        try:
+            await asyncio.gather(*outputs)
+        except BaseException:
+            cache.clear()
+            raise
+        self._write_batch(events, cache)
+        await asyncio.gather(*(sent for table in tables for sent in table.take_sent()))
 
     def _in_sequence(
         self, apply: Callable[[Any], Result], read: Holes
@@ -433,10 +456,13 @@ class FunnelService:
 
         return handle
 
-    def handle_customer_batch(self, events: list[Any], read: Holes | None = None) -> Result:
+    def handle_customer_batch(
+        self, events: list[Any], read: Holes | None = None, *, write: bool = True
+    ) -> Result:
         """A batch of the funnel agent (``_handle_batch`` over the state cache). With ``read``
         (what ``_read_holes`` read for the batch) the records go in sequence (``_in_sequence``);
-        without, they are applied as given."""
+        without, they are applied as given. ``write``: write the changed states to the table
+        at the end (``process_customer_batch`` writes them once the outputs are out)."""
 
         def apply(record: Any) -> Result:
             return self.handle_customer_record(
@@ -445,11 +471,16 @@ class FunnelService:
             )
 
         handle = apply if read is None else self._in_sequence(apply, read)
-        return self._handle_batch(events, self.state_cache, handle)
+        result = self._handle_batch(events, self.state_cache, handle)
+        if write:
+            self._write_batch(events, self.state_cache)
+        return result
 
-    def handle_store_batch(self, events: list[Any], read: Holes | None = None) -> Result:
+    def handle_store_batch(
+        self, events: list[Any], read: Holes | None = None, *, write: bool = True
+    ) -> Result:
         """A batch of the store agent (``_handle_batch`` over the store cache), in sequence with
-        ``read`` as ``handle_customer_batch``."""
+        ``read`` and written with ``write`` as ``handle_customer_batch``."""
 
         def apply(record: Any) -> Result:
             return self.store_processor.on_store_record(
@@ -458,16 +489,38 @@ class FunnelService:
             )
 
         handle = apply if read is None else self._in_sequence(apply, read)
-        return self._handle_batch(events, self.store_cache, handle)
+        result = self._handle_batch(events, self.store_cache, handle)
+        if write:
+            self._write_batch(events, self.store_cache)
+        return result
 
     async def process_store_batch(self, events: list[Any]) -> None:
         """The store agent's work on a batch, as ``process_customer_batch``: its records in
-        sequence, and done (Faust may ack it) only once the batch's changelog records and alerts
-        are on the broker."""
+        sequence, its alerts on the broker, then its changelog records, and only then done
+        (Faust may ack it)."""
         read = await self._read_holes(events)
-        result = self.handle_store_batch(events, read)
+        result = self.handle_store_batch(events, read, write=False)
         positions = self._positions(events)
-        await asyncio.gather(*self._send_soon(result.outputs), *self.stores.take_sent())
+        await self._outputs_then_state(events, self.store_cache, self._send_soon(result.outputs),
+                                       [self.stores])
+        self.sequence.durable(positions)
+
+    async def process_resupply_batch(self, events: list[Any]) -> None:
+        """``inventory.resupplies`` records validated and re-keyed onto the store topic
+        (``StoreProcessor.on_resupply``), in sequence (a plan row that Faust loses around a
+        rebalance is read from the broker) and done once the outputs are on the broker."""
+        read = await self._read_holes(events)
+
+        def apply(record: Any) -> Result:
+            return self.store_processor.on_resupply(
+                partition=record.partition, offset=record.offset, key=record.key,
+                value=record.value, now_us=_now_us(),
+            )
+
+        handle = self._in_sequence(apply, read)
+        outputs = [out for event in events for out in handle(event.message).outputs]
+        positions = self._positions(events)
+        await asyncio.gather(*self._send_soon(outputs))
         self.sequence.durable(positions)
 
     async def process_customer_batch(self, events: list[Any]) -> None:
@@ -483,7 +536,7 @@ class FunnelService:
         whose state change never reached the changelog: the next owner would restore the state
         without them and read on after them."""
         read = await self._read_holes(events)
-        result = self.handle_customer_batch(events, read)
+        result = self.handle_customer_batch(events, read, write=False)
         positions = self._positions(events)
         sent = self._send_soon(result.outputs)
         if result.predict:
@@ -491,7 +544,8 @@ class FunnelService:
             if dispatcher is not None:
                 for state, partition in result.predict:
                     dispatcher.submit(state, partition)
-        await asyncio.gather(*sent, *self.states.take_sent(), *self.partition_records.take_sent())
+        await self._outputs_then_state(events, self.state_cache, sent,
+                                       [self.states, self.partition_records])
         self.sequence.durable(positions)
 
     def _positions(self, events: list[Any]) -> dict[tuple[str, int], int]:
@@ -523,7 +577,8 @@ class FunnelService:
         if getattr(consumer, "_lens_commit_guard", False):
             return
         commit = consumer._commit
-        topics = {*self.customer_source.topics, *self.store_events.topics}
+        topics = {*self.customer_source.topics, *self.store_events.topics,
+                  *self.resupplies_source.topics}
 
         async def guarded_commit(offsets: Any) -> bool:
             bounded = {}
@@ -549,13 +604,9 @@ class FunnelService:
 
         @app.agent(self.resupplies_source, name="resupplies")
         async def resupplies(stream):
-            async for event in stream.events():
-                message = event.message
-                result = service.store_processor.on_resupply(
-                    partition=message.partition, offset=message.offset, key=message.key,
-                    value=message.value, now_us=_now_us(),
-                )
-                await service._send(result.outputs)
+            config = service.config
+            async for events in stream.take_events(config.batch_max, config.batch_within_s):
+                await service.process_resupply_batch(events)
 
         @app.agent(self.store_events, name="stores")
         async def stores(stream):
@@ -581,6 +632,8 @@ class FunnelService:
         async def on_revoked(app, revoked, **kwargs) -> None:
             service.forget({tp.partition for tp in revoked if tp.topic == POS_TRANSACTIONS.name})
             service.forget_stores({tp.partition for tp in revoked if tp.topic == store_topic})
+            service.sequence.forget(service.resupplies_source.topics, {
+                tp.partition for tp in revoked if tp.topic == INVENTORY_RESUPPLIES.name})
 
         @app.on_partitions_assigned.connect
         async def on_assigned(app, assigned, **kwargs) -> None:
@@ -590,6 +643,9 @@ class FunnelService:
             service.forget(set(range(POS_TRANSACTIONS.partitions)) - mine)
             stores = {tp.partition for tp in assigned if tp.topic == store_topic}
             service.forget_stores(set(range(STOCKOUT_ALERTS.partitions)) - stores)
+            plans = {tp.partition for tp in assigned if tp.topic == INVENTORY_RESUPPLIES.name}
+            service.sequence.forget(service.resupplies_source.topics,
+                                    set(range(INVENTORY_RESUPPLIES.partitions)) - plans)
 
         @app.on_before_shutdown.connect
         async def on_shutdown(app, **kwargs) -> None:

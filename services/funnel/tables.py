@@ -5,12 +5,13 @@ changelog record) was most of an agent's cost per record: a customer's ``FunnelS
 funnel agent, a store's whole Algorithm 2 record in the store agent. Both agents process records
 in micro-batches (``FunnelService``); within and across batches they keep each decoded value in a
 ``DecodedCache`` (``StateCache`` for customers, ``services.funnel.stockout.StoreCache`` for
-stores), and at the end of a batch write every value they changed once (``flush``). The table
-stays the source of truth: it is written, and its changelog records are on the broker, before
-the batch's records are acked (``SentTable``), so recovery (changelog, kill -9 replay, a
-partition that moves) sees what it saw before, and the query views read it directly (at most one
-batch behind). An agent never awaits between a batch's first record and its ``flush``, so a
-rebalance (``forget``) never finds a changed value that is only here.
+stores), and once the batch's outputs are on the broker write every value they changed once
+(``flush``; ``FunnelService`` says why in that order). The table stays the source of truth: it
+is written, and its changelog records are on the broker, before the batch's records are acked
+(``SentTable``), so recovery (changelog, kill -9 replay, a partition that moves) sees what it saw
+before, and the query views read it directly (at most one batch behind). A rebalance
+(``forget``) while a batch waits for its outputs drops the changes of the partitions revoked:
+their records are not committed, so whoever owns them next reads them again.
 
 Entries are grouped by partition: the Faust table writes a key into the partition of the event
 being processed, so ``flush`` goes partition by partition, and a revoked partition's entries are
@@ -118,21 +119,50 @@ class DecodedCache(Generic[V]):
 
 
 class StateCache(DecodedCache[FunnelState]):
-    """Decoded customer states over ``tables`` (a ``FunnelTables`` that encodes);
+    """Decoded customer states over ``tables`` (a ``FunnelTables`` that encodes), and each
+    partition's record (``put_meta``), written with the partition's states by ``flush``;
     ``partition(p)`` is the ``FunnelTables`` the processor gets for a record of partition
     ``p``."""
 
     def __init__(self, tables: FunnelTables, capacity: int) -> None:
         super().__init__(tables.get_state, lambda _, state: tables.put_state(state), capacity)
         self.tables = tables
+        self._metas: dict[int, bytes] = {}  # partition records not written yet
+
+    def get_meta(self, partition: int) -> bytes | None:
+        if partition in self._metas:
+            return self._metas[partition]
+        return self.tables.get_meta(partition)
+
+    def put_meta(self, partition: int, data: bytes) -> None:
+        self._metas[partition] = data
+
+    def dirty_partitions(self) -> list[int]:
+        return sorted({*super().dirty_partitions(), *self._metas})
+
+    def flush(self, partition: int) -> int:
+        written = super().flush(partition)
+        if partition in self._metas:
+            self.tables.put_meta(partition, self._metas.pop(partition))
+            written += 1
+        return written
+
+    def forget(self, partitions: Iterable[int]) -> None:
+        partitions = list(partitions)
+        super().forget(partitions)
+        for partition in partitions:
+            self._metas.pop(partition, None)
+
+    def clear(self) -> None:
+        super().clear()
+        self._metas.clear()
 
     def partition(self, partition: int) -> "PartitionStates":
         return PartitionStates(self, partition)
 
 
 class PartitionStates:
-    """``FunnelTables`` for one partition: states through the cache, the partition record
-    straight to the table (it is written once per sweep, not per record)."""
+    """``FunnelTables`` for one partition, through the cache."""
 
     def __init__(self, cache: StateCache, partition: int) -> None:
         self.cache = cache
@@ -145,7 +175,7 @@ class PartitionStates:
         self.cache.put(self.number, state.customer_id, state)
 
     def get_meta(self, partition: int) -> bytes | None:
-        return self.cache.tables.get_meta(partition)
+        return self.cache.get_meta(partition)
 
     def put_meta(self, partition: int, data: bytes) -> None:
-        self.cache.tables.put_meta(partition, data)
+        self.cache.put_meta(partition, data)

@@ -23,14 +23,26 @@ def test_app_is_built_from_the_config(make_config):
     assert store_events.partitions == 4
 
 
+class EmptyLog:
+    """A ``LogReader`` for a group that has committed nothing, over a log without holes."""
+
+    async def starts(self, keys, earliest):
+        return {key: None for key in keys}
+
+    async def read(self, holes):
+        return {}
+
+
 def test_resupplies_agent_dead_letters_raw_bytes(make_config, monkeypatch):
     service = FunnelService(make_config(model_server=None), registry=CollectorRegistry())
+    service.log_reader = EmptyLog()
     sent = []
 
-    async def capture(outputs):
+    def capture(outputs):
         sent.extend(outputs)
+        return []  # nothing to wait for
 
-    monkeypatch.setattr(service, "_send", capture)
+    monkeypatch.setattr(service, "_send_soon", capture)
 
     async def main():
         async with service.resupplies_agent.test_context() as agent:

@@ -9,13 +9,20 @@ by resolving their futures; ``Log`` plays the broker's log for the agent's ``Log
 tables are the worker's own (RocksDB under the test's dir)."""
 
 import asyncio
+import json
 
 from faust.types import TP
 from prometheus_client import CollectorRegistry
 
 from lens import v1
 from lens.stockout import ContributionUpdate
-from lens.topics import POS_TRANSACTIONS, PREDICTIONS, SESSIONS, STOCKOUT_ALERTS
+from lens.topics import (
+    INVENTORY_RESUPPLIES,
+    POS_TRANSACTIONS,
+    PREDICTIONS,
+    SESSIONS,
+    STOCKOUT_ALERTS,
+)
 from services.funnel.app import FunnelService
 from services.funnel.processor import encode_store_event, store_topic_name
 from services.funnel.sequence import LogRecord
@@ -75,7 +82,20 @@ async def turns(n: int = 10) -> None:
         await asyncio.sleep(0)
 
 
-def test_a_batch_is_done_only_once_its_table_writes_and_outputs_are_on_the_broker(make_config):
+async def until_done(service: FunnelService, task: asyncio.Task) -> list[str]:
+    """Let the producer deliver until ``task`` (a batch) is done; the topics delivered."""
+    topics = []
+    for _ in range(20):
+        await turns()
+        topics += deliver(service)
+        if task.done():
+            break
+    await asyncio.wait_for(task, 10)  # bounded: a wrong wait fails here, it does not hang
+    return topics
+
+
+def test_a_batch_is_done_only_once_its_outputs_and_then_its_table_writes_are_on_the_broker(
+        make_config):
     service = new_service(make_config)
     batch = [pos(3, 0, "c1", line("T1", 1, "c1", "milk", 0)),
              pos(3, 1, "c1", line("T1", 2, "c1", "bread", 1)),
@@ -86,11 +106,16 @@ def test_a_batch_is_done_only_once_its_table_writes_and_outputs_are_on_the_broke
         await turns()
         # Faust would ack the batch's records (and may commit them) as soon as this returns
         assert not task.done(), "the batch was done before its records were on the broker"
-        # while it waits, the state is in the table, not only in the cache
+        # outputs first: until they are on the broker the state is not written (a crash now
+        # replays the batch, which sends them again)
+        assert service.tables.get_state("c1") is None
+        assert deliver(service) == [SESSIONS.name]
+        await turns()
+        assert not task.done(), "the batch was done before its state was on the broker"
         assert service.state_cache.dirty_partitions() == []
         assert service.tables.get_state("c1").stats.sessions == 1
         changelog = service.states.changelog_topic.get_topic_name()
-        assert sorted(deliver(service)) == sorted([changelog, SESSIONS.name])
+        assert deliver(service) == [changelog]
         await asyncio.wait_for(task, 10)  # bounded: a wrong wait fails here, it does not hang
         assert service.states.take_sent() == []
 
@@ -98,21 +123,21 @@ def test_a_batch_is_done_only_once_its_table_writes_and_outputs_are_on_the_broke
 
 
 def test_a_partition_revoked_while_its_batch_waits_loses_no_record(make_config):
-    service = new_service(make_config)
-
-    async def run_batch(batch: list[Event], revoke: bool = False) -> None:
-        task = asyncio.create_task(service.process_customer_batch(batch))
-        await turns()
-        if revoke:
-            service.forget({3})  # what the worker's on_partitions_revoked handler does
-        deliver(service)
-        await asyncio.wait_for(task, 10)
+    """A rebalance while a batch waits for its outputs drops the revoked partition's changes;
+    its records are not committed, so when the partition comes back they are read again from
+    the committed offset and applied once."""
+    first = [pos(3, 0, "c1", P1), pos(3, 1, "c1", P2), pos(3, 2, "c1", CLOSE)]
+    service = new_service(make_config, Log(first, committed={(POS_TRANSACTIONS.name, 3): 0}))
 
     async def main() -> None:
-        await run_batch([pos(3, 0, "c1", line("T1", 1, "c1", "milk", 0)),
-                         pos(3, 1, "c1", line("T1", 2, "c1", "bread", 1))], revoke=True)
-        # the partition comes back (a worker that owns it now reads the same table)
-        await run_batch([pos(3, 2, "c1", closed("T1", "c1", 2, line_count=2))])
+        task = asyncio.create_task(service.process_customer_batch(first))
+        await turns()
+        service.forget({3})  # what the worker's on_partitions_revoked handler does
+        await until_done(service, task)
+        assert service.tables.get_state("c1") is None  # its changes went with the partition
+        # the partition comes back: its next record starts it at the committed offset
+        await until_done(service, asyncio.create_task(service.process_customer_batch(
+            [pos(3, 3, "c1", line("T2", 1, "c1", "tea", 3))])))
 
     asyncio.run(main())
     state = service.tables.get_state("c1")
@@ -120,10 +145,7 @@ def test_a_partition_revoked_while_its_batch_waits_loses_no_record(make_config):
 
 
 async def run_batch(service: FunnelService, batch: list[Event]) -> None:
-    task = asyncio.create_task(service.process_customer_batch(batch))
-    await turns()
-    deliver(service)
-    await asyncio.wait_for(task, 10)
+    await until_done(service, asyncio.create_task(service.process_customer_batch(batch)))
 
 
 P1, P2 = line("T1", 1, "c1", "milk", 0), line("T1", 2, "c1", "bread", 1)
@@ -207,7 +229,7 @@ def test_faust_commits_no_offset_past_what_the_agent_made_durable(make_config):
     """Faust counts offsets it passed over as acked, the record past them included, which the
     agent may not have applied yet: the commit is bounded by the agent's durable position."""
     service = new_service(make_config)
-    tp, other = TP(POS_TRANSACTIONS.name, 3), TP("inventory.resupplies", 1)
+    tp, other = TP(POS_TRANSACTIONS.name, 3), TP("a-topic-no-agent-guards", 1)
 
     consumer = Consumer()
     service.install_commit_guard(consumer)
@@ -221,8 +243,7 @@ def test_faust_commits_no_offset_past_what_the_agent_made_durable(make_config):
             [pos(3, 0, "c1", P1), pos(3, 1, "c1", P2)]))
         await turns()
         assert not await consumer._commit({tp: 10})  # applied, not yet on the broker
-        deliver(service)
-        await asyncio.wait_for(task, 10)
+        await until_done(service, task)
         assert await consumer._commit({tp: 10})
         assert await consumer._commit({tp: 1})
 
@@ -256,14 +277,10 @@ def residual(service: FunnelService) -> float:
 
 async def run_store_batch(service: FunnelService, batch: list[Event]) -> list[str]:
     """The batch through the store agent; the topics of what it sent."""
-    task = asyncio.create_task(service.process_store_batch(batch))
-    await turns()
-    topics = deliver(service)
-    await asyncio.wait_for(task, 10)
-    return topics
+    return await until_done(service, asyncio.create_task(service.process_store_batch(batch)))
 
 
-def test_a_store_batch_is_done_only_once_its_table_writes_and_alerts_are_on_the_broker(
+def test_a_store_batch_is_done_only_once_its_alerts_and_then_its_table_writes_are_on_the_broker(
         make_config):
     service = new_service(make_config)
     batch = [store(service, 2, 0, plan(1)), store(service, 2, 1, wants("c1", 3))]
@@ -272,11 +289,15 @@ def test_a_store_batch_is_done_only_once_its_table_writes_and_alerts_are_on_the_
         task = asyncio.create_task(service.process_store_batch(batch))
         await turns()
         assert not task.done(), "the batch was done before its records were on the broker"
+        assert load_store(service.store_tables, "S1", service.config) is None
+        assert deliver(service) == [STOCKOUT_ALERTS.name]  # the alert first
+        await turns()
+        assert not task.done(), "the batch was done before its state was on the broker"
         assert service.store_cache.dirty_partitions() == []
         assert residual(service) == -2.0
         changelog = service.stores.changelog_topic.get_topic_name()
-        # the store and its plan day: one changelog record each, and the alert
-        assert sorted(deliver(service)) == sorted([changelog, changelog, STOCKOUT_ALERTS.name])
+        # then the store and its plan day: one changelog record each
+        assert deliver(service) == [changelog, changelog]
         await asyncio.wait_for(task, 10)
         assert service.stores.take_sent() == []
         assert service.stores.get(plan_key("S1", DAY)) is not None
@@ -335,8 +356,7 @@ def test_faust_commits_no_store_topic_offset_past_what_the_store_agent_made_dura
             [store(service, 2, 0, plan(1)), store(service, 2, 1, wants("c1", 3))]))
         await turns()
         assert not await consumer._commit({tp: 10})  # applied, not yet on the broker
-        deliver(service)
-        await asyncio.wait_for(task, 10)
+        await until_done(service, task)
         assert await consumer._commit({tp: 10})
 
     asyncio.run(main())
@@ -372,3 +392,27 @@ def test_a_revoked_partition_of_one_agent_leaves_the_same_number_of_the_other_in
         assert service.sequence.expected(stores) == 3
 
     asyncio.run(main())
+
+
+def test_resupplies_a_hole_leaves_out_are_read_from_the_broker_and_passed_on_first(
+        make_config, monkeypatch):
+    """The resupplies agent, which re-keys inventory.resupplies onto the store topic, reads the
+    plan rows Faust lost around a rebalance from the broker too, in offset order."""
+    days = ["2026-03-03", "2026-03-04", "2026-03-05"]
+    rows = [Event(Message(INVENTORY_RESUPPLIES.name, 1, offset, b"S1", v1.Resupply(
+        store_id="S1", product_id="milk", day=day, quantity=2).SerializeToString()))
+        for offset, day in enumerate(days)]
+    log = Log(rows, committed={(INVENTORY_RESUPPLIES.name, 1): 0})
+    service = new_service(make_config, log)
+    sent = []
+
+    def send_soon(outputs):
+        sent.extend(outputs)
+        return []
+
+    monkeypatch.setattr(service, "_send_soon", send_soon)
+    asyncio.run(service.process_resupply_batch(rows[2:]))  # offsets 0 and 1 never arrived
+    assert log.reads == [{(INVENTORY_RESUPPLIES.name, 1): [(0, 2)]}]
+    assert [json.loads(out.value)["day"] for out in sent] == days
+    assert {out.topic for out in sent} == {store_topic_name(service.config)}
+    assert service.sequence.expected((INVENTORY_RESUPPLIES.name, 1)) == 3
