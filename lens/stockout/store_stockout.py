@@ -25,6 +25,14 @@ Everything is keyed by one store, so the service can partition stock-out aggrega
 State (``to_dict``): per contributor ~40 bytes + ~30 per cell; per cell of demand, resupply and
 alert memory ~40 bytes each. Quantities are integer micro-units (exact in any order).
 
+In parts (the worker's table, ``services.funnel.stockout``): ``contribution_row`` per
+contributor, ``day_rows`` per day (demand, source, alert memory and revisions of the day's cells,
+~50 bytes per cell), ``plan_day`` per day, and ``planned_days`` with ``horizon``. A store can be
+worked on with only some parts loaded (``in_parts``, then ``load_contribution``, ``load_day``,
+``load_plan_day``): ``apply`` needs the contributor and the days of its old and new cells with
+their plan, ``set_resupply`` its day and that day's plan, ``expire_before`` every contributor
+(parts of the days it drops need not be loaded: they are dropped whole).
+
 Cost: ``apply`` and ``set_resupply`` on a day already planned work on the cells they change
 (and the contributor's previous cells) only, whatever the store's size; the first row of a new
 plan day also looks through the store's demand for that day's cells (once per day).
@@ -63,11 +71,25 @@ class StoreStockout:
     # days with at least one resupply row (derived from ``resupply``, so not serialised)
     planned_days: set[str] = field(default_factory=set)
     # no cell, planned day or cell-less contribution is of a day before this one (a lower
-    # bound, derived, so not serialised): ``expire_before`` up to it has nothing to do
+    # bound, derived, so not serialised by ``to_dict``): ``expire_before`` up to it has nothing
+    # to do
     _horizon: str = field(default="", init=False, repr=False, compare=False)
+    # day -> products with a cell of that day in the cell-state tables (demand, sources, alert
+    # memory; derived, may name cells since emptied): ``day_rows`` then costs the day's cells,
+    # not the store's. Every such cell had demand once, so ``_add_demand`` keeps it complete.
+    _day_products: dict[str, set[str]] = field(
+        default_factory=dict, init=False, repr=False, compare=False)
+    # day -> products with a resupply row that day (derived): ``plan_days`` costs the days asked
+    _plan_products: dict[str, set[str]] = field(
+        default_factory=dict, init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
         self.planned_days.update(day for _, day in self.resupply)
+        for product, day in self.resupply:
+            self._plan_products.setdefault(day, set()).add(product)
+        for table in (self.demand, self.cell_source, self.alerted, self.revisions):
+            for product, day in table:
+                self._day_products.setdefault(day, set()).add(product)
         days = [*self.planned_days, *(d for _, d in self.demand), *(d for _, d in self.alerted),
                 *(d for _, d in self.cell_source), *(d for _, d in self.revisions)]
         for entry in self.contributions.values():
@@ -110,6 +132,7 @@ class StoreStockout:
         if self.resupply.get(cell) == micro:
             return []
         self.resupply[cell] = micro
+        self._plan_products.setdefault(day, set()).add(product_id)
         self._horizon = min(self._horizon, day)
         if day in self.planned_days:
             return self._check({cell})
@@ -136,6 +159,9 @@ class StoreStockout:
         for table in (self.demand, self.resupply, self.cell_source, self.alerted, self.revisions):
             for cell in [c for c in table if c[1] < day]:
                 del table[cell]
+        for index in (self._day_products, self._plan_products):
+            for old in [d for d in index if d < day]:
+                del index[old]
         expired = {d for d in self.planned_days if d < day}
         self.planned_days -= expired
         self._horizon = day
@@ -163,6 +189,7 @@ class StoreStockout:
     # -- internals ----------------------------------------------------------------------------
 
     def _add_demand(self, cell: Cell, micro: int) -> None:
+        self._day_products.setdefault(cell[1], set()).add(cell[0])
         total = self.demand.get(cell, 0) + micro
         if total:
             self.demand[cell] = total
@@ -217,24 +244,83 @@ class StoreStockout:
         return self.plan_days({day})[day]
 
     def plan_days(self, days: Iterable[str]) -> dict[str, dict[str, int]]:
-        """``plan_day`` of each of ``days``, in one pass over the plan."""
-        plans: dict[str, dict[str, int]] = {day: {} for day in days}
-        for (product, d), q in self.resupply.items():
-            if d in plans:
-                plans[d][product] = q
-        return plans
+        """``plan_day`` of each of ``days``."""
+        return {day: {product: self.resupply[(product, day)]
+                      for product in self._plan_products.get(day, ())} for day in days}
 
     def load_plan_day(self, day: str, plan: dict[str, int]) -> None:
         """Put one day's stored plan (from ``plan_day``) back, without alerting: the state it was
         saved with already accounts for it."""
         for product, micro in plan.items():
             self.resupply[(product, day)] = micro
+        self._plan_products.setdefault(day, set()).update(plan)
 
-    def to_dict(self, include_plan: bool = True) -> dict[str, Any]:
+    # -- storage in parts (``services.funnel.stockout``: a key per contributor, per day) ------
+
+    @classmethod
+    def in_parts(
+        cls, store_id: str, config: StockoutConfig, planned_days: Iterable[str], horizon: str
+    ) -> "StoreStockout":
+        """A store kept in parts before any part is loaded: its planned days and its stored
+        ``horizon`` (it bounds the parts not loaded too, which ``expire_before`` relies on)."""
+        store = cls(store_id, config, planned_days=set(planned_days))
+        store._horizon = horizon
+        return store
+
+    @property
+    def horizon(self) -> str:
+        """No cell, planned day or cell-less contribution is of a day before this one ("": no
+        bound known yet)."""
+        return self._horizon
+
+    def cell_days(self) -> set[str]:
+        """Days that may have cell state (``day_rows`` of any other day is empty)."""
+        return set(self._day_products)
+
+    def contribution_row(self, contributor: str) -> list[Any]:
+        """One contributor as [as_of, [[product, day, micro-units], ...]] (cells sorted; what
+        ``load_contribution`` takes)."""
+        entry = self.contributions[contributor]
+        return [entry.as_of, [[p, d, q] for (p, d), q in sorted(entry.cells.items())]]
+
+    def load_contribution(self, contributor: str, row: list[Any]) -> None:
+        as_of, cells = row
+        self.contributions[contributor] = _Contribution(as_of, {(p, d): q for p, d, q in cells})
+
+    def day_rows(self, day: str) -> list[list[Any]]:
+        """The cell state of one day: [product, demand, source, alerted, revisions] per cell
+        that has any, by product (source and alerted as lists, or None); what ``load_day``
+        takes."""
+        rows = (self.cell_row(product, day) for product in sorted(self._day_products.get(day, ())))
+        return [row for row in rows if row is not None]
+
+    def cell_row(self, product_id: str, day: str) -> list[Any] | None:
+        """The ``day_rows`` row of one cell; None for a cell without state."""
+        cell = (product_id, day)
+        source, alerted = self.cell_source.get(cell), self.alerted.get(cell)
+        demand, revisions = self.demand.get(cell, 0), self.revisions.get(cell, 0)
+        if not (demand or revisions or source or alerted):
+            return None
+        return [product_id, demand, source and list(source), alerted and list(alerted), revisions]
+
+    def load_day(self, day: str, rows: list[list[Any]]) -> None:
+        """Put one day's stored cell state (from ``day_rows``) back, without alerting."""
+        products = self._day_products.setdefault(day, set())
+        for product, demand, source, alerted, revisions in rows:
+            cell = (product, day)
+            products.add(product)
+            if demand:
+                self.demand[cell] = demand
+            if source is not None:
+                self.cell_source[cell] = tuple(source)
+            if alerted is not None:
+                self.alerted[cell] = tuple(alerted)
+            if revisions:
+                self.revisions[cell] = revisions
+
+    def to_dict(self) -> dict[str, Any]:
         """JSON-able: cells as [product, day, value...] lists, sorted, so equal states give
-        equal dicts. ``include_plan=False`` leaves the resupply cells out (only the planned days
-        stay): a caller that stores the plan per day (``plan_day``) then writes a small record
-        per event instead of the whole plan."""
+        equal dicts."""
 
         def rows(table: dict[Cell, Any]) -> list[list[Any]]:
             return [
@@ -249,8 +335,7 @@ class StoreStockout:
                 k: [e.as_of, rows(e.cells)] for k, e in sorted(self.contributions.items())
             },
             "demand": rows(self.demand),
-            **({"resupply": rows(self.resupply)} if include_plan else
-               {"planned": sorted(self.planned_days)}),
+            "resupply": rows(self.resupply),
             "source": rows(self.cell_source),
             "alerted": rows(self.alerted),
             "revisions": rows(self.revisions),
@@ -260,6 +345,8 @@ class StoreStockout:
     def from_dict(
         cls, data: dict[str, Any], config: StockoutConfig = StockoutConfig()
     ) -> "StoreStockout":
+        """The state of ``to_dict``; also the whole-store record of the worker's table before it
+        was kept in parts (no "resupply", the planned days under "planned")."""
         if data.get("v") != 1:
             raise DataError(f"stock-out state format {data.get('v')!r} is not 1")
 

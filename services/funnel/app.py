@@ -6,8 +6,9 @@
                                              └─> <id>-store-events (key = store) ─┐
     inventory.resupplies ─> agent "resupplies" ─> <id>-store-events ──────────────┤
                                                                                   v
-            agent "stores" (4 partitions, table "store-stockout": store -> StoreStockout JSON,
-                            store|plan|day -> the day's resupply plan)
+            agent "stores" (4 partitions, table "store-stockout": a store in parts, store ->
+                            head, store|contributors, store|contributor|c, store|day|d,
+                            store|plan|d: see services.funnel.stockout)
                                                                    ─> lens.alerts.stockout
     model server <─ PredictionDispatcher (background) ─> lens.predictions (customer's partition)
 
@@ -44,7 +45,7 @@ offset past what the agent has applied and made durable (``FunnelService.install
 
 The store agent works the same way (``FunnelService.process_store_batch``): micro-batches of
 store events against decoded store records kept in ``services.funnel.stockout.StoreCache``, each
-changed store written once per batch after its alerts are on the broker, the batch acked once
+changed part of a store written once per batch after its alerts are on the broker, the batch acked once
 those writes are too. A replayed demand event is recognised by its as_of, a replayed resupply
 sets the same plan again. Faust loses store events and resupply records around a rebalance as it
 loses customer records: the store agent and the resupplies agent (which re-keys resupplies onto

@@ -14,25 +14,44 @@ inventory systems use):
 ``lens.alerts.stockout`` (key = store). A cell alerts once per (whole units short, resupply)
 state.
 
-Table layout (``store-stockout``): the store's record under its id, ``{"stockout":
-StoreStockout.to_dict(include_plan=False), "watermark": newest as_of}``, and its resupply plan
-one day per key, ``plan_key(store, day)`` -> ``{product: micro-units}``: a plan of D days and P
-products would otherwise be rewritten, whole, to the changelog with every write of the record
-(a 14-day plan of 236 products: 90 KB). Plan keys are written while an event of the store's own
-partition is processed, so they live in the store's partition and changelog. Cells and plan
-days before the watermark's previous day are expired, so a store's state stays bounded.
+Table layout (``store-stockout``): a store is kept in parts, so that a batch writes the parts it
+changed rather than the whole store (encoding a store's whole state on every write was nearly
+all of the agent's time). Keys are the store id, or the store id then "|"-separated fields:
+
+- ``store_id``: the head, ``{"v": 2, "watermark": newest as_of, "horizon": no state of a day
+  before it, "planned": [days], "days": [days with a day key]}`` (~40 bytes + 13 per day);
+- ``members_key(store)`` -> ``[contributor, ...]`` (~len + 3 bytes each; written when a
+  contributor comes or goes, not with every update);
+- ``contribution_key(store, contributor)`` -> ``[as_of, [[product, day, micro-units], ...]]``
+  (``StoreStockout.contribution_row``: ~20 bytes + 30 per cell);
+- ``day_key(store, day)`` -> the cell state of the day, ``[[product, demand, source, alerted,
+  revisions], ...]`` (``StoreStockout.day_rows``: ~55 bytes per cell);
+- ``plan_key(store, day)`` -> ``{product: micro-units}``, the day's resupply plan (~17 bytes per
+  product; a 14-day plan of 236 products in one value would be 90 KB).
+
+An update of one contributor writes its key, the day keys of its old and new cells and the head
+(when it changed: the watermark moved);
+a resupply its plan day (and its day key, when its alert state moved). Expiry deletes the keys of
+the days before the watermark's previous day and of contributors left without cells (a store's
+state stays bounded), and rewrites the contributors that lost cells. Every key is written while
+an event of the store's own partition is processed, so it lives in the store's partition and
+changelog. A store never seen has no head. A head of the whole-store layout that came before
+(``{"stockout": StoreStockout.to_dict() without the plan, "watermark": ...}``, the plan already
+one day per key) still loads, whole, and the store's next write replaces it with its parts; a
+head of any other format is refused (``DataError``).
 
 Decoded between events (``StoreCache``, the ``services.funnel.tables.DecodedCache`` of the
 store agent): the agent takes store events in micro-batches and keeps each store's decoded
-``StoreRecord`` (its ``StoreStockout``, watermark, and the plan days read so far: a plan day is
-read from the table the first time an event touches it) across events and batches. At the end
-of a batch each store that changed is written once (``save_store``): the record, the plan days
-that changed and the deletion of those that expired. Decoding and encoding a store's whole
-record is proportional to the store (all its customers' cells); an event's own work is
-proportional to the cells it touches. A revoked partition's stores are dropped from the cache, a
-failed batch drops them all; either way they are read from the table again. One event at a
-time (a ``StoreCache`` of capacity 0, flushed after each event) gives the same alerts and the
-same table.
+``StoreRecord`` across events and batches. A store is read with its head and list of
+contributors only; an event reads the parts it touches the first time (its contributor, the days
+of its cells with their plan), and expiry reads every contributor not read yet (once per day per
+store: any may hold a cell of an expired day). At the end of a batch each store that changed is
+written once (``save_store``): its changed parts and the deletion of the expired ones. A day key
+holds all of the day's cells, so the record also keeps each written day's rows encoded and
+re-encodes only the cells that changed (memory: about the bytes of the store's day keys). A
+revoked partition's stores are dropped from the cache, a failed batch drops them all; either way
+they are read from the table again. One event at a time (a ``StoreCache`` of capacity 0, flushed
+after each event) gives the same alerts and the same table.
 """
 
 import json
@@ -58,9 +77,12 @@ __all__ = [
     "StoreProcessor",
     "StoreRecord",
     "StoreTables",
+    "contribution_key",
+    "day_key",
     "decode_store_event",
     "encode_resupply_event",
     "load_store",
+    "members_key",
     "plan_key",
     "save_store",
 ]
@@ -79,24 +101,87 @@ def plan_key(store_id: str, day: str) -> str:
     return f"{store_id}|plan|{day}"
 
 
+def day_key(store_id: str, day: str) -> str:
+    """The table key of the cell state (demand, sources, alert memory) of one day of a store."""
+    return f"{store_id}|day|{day}"
+
+
+def contribution_key(store_id: str, contributor: str) -> str:
+    """The table key of one contributor's cells in a store."""
+    return f"{store_id}|contributor|{contributor}"
+
+
+def members_key(store_id: str) -> str:
+    """The table key of the list of a store's contributors."""
+    return f"{store_id}|contributors"
+
+
+def _dump(value: object) -> bytes:
+    return json.dumps(value, separators=(",", ":")).encode()
+
+
 @dataclass
 class StoreRecord:
-    """A store's decoded state, and what of its plan is loaded and not yet written."""
+    """A store's decoded state (the parts loaded so far), and which parts to write
+    (``save_store``)."""
 
     stockout: StoreStockout
     watermark: int | None
+    contributors: set[str] = field(default_factory=set)  # all of the store's, loaded or not
+    days: set[str] = field(default_factory=set)  # days whose cell state is in the table
+    loaded: set[str] = field(default_factory=set)  # stored contributors read into stockout
+    days_loaded: set[str] = field(default_factory=set)  # days whose cell state is in stockout
     plan_loaded: set[str] = field(default_factory=set)  # planned days whose plan is in stockout
-    plan_changed: set[str] = field(default_factory=set)  # plan days to write (save_store)
-    plan_expired: set[str] = field(default_factory=set)  # plan days to delete (save_store)
+    changed: set[str] = field(default_factory=set)  # contributors to write or delete
+    members_changed: bool = False  # the set of contributors, to write
+    # day -> products whose cell state changed (None: any of the day's), to write or delete
+    cells_changed: dict[str, set[str] | None] = field(default_factory=dict)
+    # day -> product -> the cell's encoded row as last written: a day written again encodes
+    # only its changed cells (a day's key holds all of them)
+    encoded: dict[str, dict[str, bytes]] = field(default_factory=dict)
+    plan_changed: set[str] = field(default_factory=set)  # plan days to write
+    plan_expired: set[str] = field(default_factory=set)  # plan days to delete
+    head: bytes = b""  # the head record as the table has it
 
-    def load_plan(self, tables: StoreTables, days: Iterable[str]) -> None:
-        """Read the stored plan of each planned day in ``days`` not loaded yet."""
+    def load_contribution(self, tables: StoreTables, contributor: str) -> None:
+        """Read a stored contributor not read yet (a new one has nothing to read)."""
+        if contributor in self.contributors and contributor not in self.loaded:
+            data = tables.get_store(contribution_key(self.stockout.store_id, contributor))
+            if data:
+                self.stockout.load_contribution(contributor, json.loads(data))
+            self.loaded.add(contributor)
+
+    def load_days(self, tables: StoreTables, days: Iterable[str]) -> None:
+        """Read the stored cell state and plan of each of ``days`` not read yet."""
         stockout = self.stockout
-        for day in sorted(set(days) & (stockout.planned_days - self.plan_loaded)):
+        days = set(days)
+        for day in sorted(days & self.days - self.days_loaded):
+            data = tables.get_store(day_key(stockout.store_id, day))
+            if data:
+                stockout.load_day(day, json.loads(data))
+        self.days_loaded |= days
+        for day in sorted(days & (stockout.planned_days - self.plan_loaded)):
             plan = tables.get_store(plan_key(stockout.store_id, day))
             if plan:
                 stockout.load_plan_day(day, json.loads(plan))
             self.plan_loaded.add(day)
+
+    def touched(self, day: str, products: Iterable[str] | None) -> None:
+        """The state of these cells of ``day`` changed (None: maybe any of the day's)."""
+        if products is None or self.cells_changed.get(day, ()) is None:
+            self.cells_changed[day] = None
+        else:
+            self.cells_changed.setdefault(day, set()).update(products)
+
+    def contributed(self, contributor: str, cells: Iterable[tuple[str, str]]) -> None:
+        """``contributor``'s update was applied; ``cells``: its old and new ones."""
+        self.loaded.add(contributor)
+        self.changed.add(contributor)
+        if contributor not in self.contributors:
+            self.contributors.add(contributor)
+            self.members_changed = True
+        for product, day in cells:
+            self.touched(day, (product,))
 
     def resupplied(self, day: str) -> None:
         """The plan of ``day`` changed."""
@@ -104,52 +189,121 @@ class StoreRecord:
         self.plan_changed.add(day)
         self.plan_expired.discard(day)
 
-    def expire_before(self, day: str) -> None:
-        """``StoreStockout.expire_before``, and the expired days' plan keys to delete."""
-        for expired in self.stockout.expire_before(day):
+    def expire_before(self, tables: StoreTables, day: str) -> None:
+        """``StoreStockout.expire_before``, and the parts it changes or empties to write."""
+        stockout = self.stockout
+        if day <= stockout.horizon:
+            return  # nothing that old, loaded or not: no contributor to read
+        # any contributor may have a cell of an expired day
+        for contributor in sorted(self.contributors - self.loaded):
+            self.load_contribution(tables, contributor)
+        cells = {c: len(entry.cells) for c, entry in stockout.contributions.items()}
+        for expired in stockout.expire_before(day):
             self.plan_loaded.discard(expired)
             self.plan_changed.discard(expired)
             self.plan_expired.add(expired)
+        for contributor, count in cells.items():
+            entry = stockout.contributions.get(contributor)
+            if entry is None or len(entry.cells) != count:
+                self.changed.add(contributor)
+        if len(stockout.contributions) != len(cells):
+            self.contributors = set(stockout.contributions)
+            self.members_changed = True
+        # the expired days are empty in stockout now, stored or not: nothing left to read
+        for expired in [d for d in {*self.days, *self.cells_changed, *self.encoded} if d < day]:
+            self.days_loaded.add(expired)
+            self.encoded.pop(expired, None)
+            self.touched(expired, None)
 
 
 def load_store(
-    tables: StoreTables, store_id: str, config: FunnelServiceConfig,
-    plan_days: Iterable[str] | None = None,
+    tables: StoreTables, store_id: str, config: FunnelServiceConfig, whole: bool = True,
 ) -> StoreRecord | None:
-    """A store's state with the plan of ``plan_days`` (None: every planned day) loaded; None for
-    a store never seen."""
+    """A store's state, every part loaded (``whole=False``: only the head and the list of
+    contributors, the rest read as events touch it); None for a store never seen. A record of
+    the whole-store layout (``{"stockout": ..., "watermark": ...}``) loads whole and is marked
+    to be written in parts."""
     data = tables.get_store(store_id)
     if not data:
         return None
     raw = json.loads(data)
-    record = StoreRecord(StoreStockout.from_dict(raw["stockout"], config.stockout),
-                         raw["watermark"])
-    record.load_plan(tables, record.stockout.planned_days if plan_days is None else plan_days)
+    if "stockout" in raw:
+        stockout = StoreStockout.from_dict(raw["stockout"], config.stockout)
+        everyone = set(stockout.contributions)
+        record = StoreRecord(stockout, raw["watermark"], contributors=everyone,
+                             loaded=set(everyone), changed=set(everyone), members_changed=True,
+                             cells_changed=dict.fromkeys(stockout.cell_days()), head=data)
+    elif raw.get("v") == 2:
+        members = tables.get_store(members_key(store_id))
+        record = StoreRecord(
+            StoreStockout.in_parts(store_id, config.stockout, raw["planned"], raw["horizon"]),
+            raw["watermark"], contributors=set(json.loads(members)) if members else set(),
+            days=set(raw["days"]), head=data)
+    else:
+        raise DataError(f"store record format {raw.get('v')!r} of {store_id!r} is not 2")
+    if whole:
+        for contributor in sorted(record.contributors):
+            record.load_contribution(tables, contributor)
+        record.load_days(tables, record.days | record.stockout.planned_days)
     return record
 
 
 def save_store(tables: StoreTables, record: StoreRecord) -> None:
-    """Write the store's record, its changed plan days, and delete its expired plan days."""
+    """Write the store's changed parts, delete those expired or emptied, and write its head if
+    it changed."""
     stockout = record.stockout
+    store_id = stockout.store_id
     for day in sorted(record.plan_expired):
-        tables.delete_store(plan_key(stockout.store_id, day))
+        tables.delete_store(plan_key(store_id, day))
     for day, plan in sorted(stockout.plan_days(record.plan_changed).items()):
-        tables.put_store(plan_key(stockout.store_id, day),
+        tables.put_store(plan_key(store_id, day),
                          json.dumps(plan, separators=(",", ":"), sort_keys=True).encode())
+    for contributor in sorted(record.changed):
+        key = contribution_key(store_id, contributor)
+        if contributor in stockout.contributions:
+            tables.put_store(key, _dump(stockout.contribution_row(contributor)))
+        else:
+            tables.delete_store(key)
+    if record.members_changed:
+        if record.contributors:
+            tables.put_store(members_key(store_id), _dump(sorted(record.contributors)))
+        else:
+            tables.delete_store(members_key(store_id))
+    for day, products in sorted(record.cells_changed.items()):
+        rows = record.encoded.get(day)
+        if rows is None or products is None:
+            rows = record.encoded[day] = {row[0]: _dump(row) for row in stockout.day_rows(day)}
+        else:
+            for product in products:
+                row = stockout.cell_row(product, day)
+                if row is None:
+                    rows.pop(product, None)
+                else:
+                    rows[product] = _dump(row)
+        if rows:  # _dump(stockout.day_rows(day)), from the rows encoded
+            tables.put_store(day_key(store_id, day),
+                             b"[" + b",".join(map(rows.__getitem__, sorted(rows))) + b"]")
+            record.days.add(day)
+        elif day in record.days:
+            tables.delete_store(day_key(store_id, day))
+            record.days.discard(day)
+    head = _dump({"v": 2, "watermark": record.watermark, "horizon": stockout.horizon,
+                  "planned": sorted(stockout.planned_days), "days": sorted(record.days)})
+    if head != record.head:
+        tables.put_store(store_id, head)
+        record.head = head
+    record.changed, record.members_changed, record.cells_changed = set(), False, {}
     record.plan_changed, record.plan_expired = set(), set()
-    tables.put_store(stockout.store_id, json.dumps(
-        {"stockout": stockout.to_dict(include_plan=False), "watermark": record.watermark},
-        separators=(",", ":"),
-    ).encode())
 
 
 class StoreCache(DecodedCache[StoreRecord]):
-    """Decoded ``StoreRecord``s over the ``store-stockout`` table (a record is read with no plan
-    day; ``PartitionStores.load_plan`` reads those an event touches); ``partition(p)`` is what
+    """Decoded ``StoreRecord``s over the ``store-stockout`` table (a record is read with its
+    head and list of contributors only; ``on_store_event`` reads the parts an event touches
+    through ``PartitionStores.tables``); ``partition(p)`` is what
     ``StoreProcessor.on_store_event`` gets for a record of partition ``p``."""
 
     def __init__(self, tables: StoreTables, config: FunnelServiceConfig, capacity: int) -> None:
-        super().__init__(lambda store_id: load_store(tables, store_id, config, ()),
+        super().__init__(lambda store_id: load_store(tables, store_id, config, whole=False),
                          lambda _, record: save_store(tables, record), capacity)
         self.tables = tables
 
@@ -163,15 +317,13 @@ class PartitionStores:
     def __init__(self, cache: StoreCache, partition: int) -> None:
         self.cache = cache
         self.number = partition
+        self.tables = cache.tables
 
     def get_record(self, store_id: str) -> StoreRecord | None:
         return self.cache.get(self.number, store_id)
 
     def put_record(self, record: StoreRecord) -> None:
         self.cache.put(self.number, record.stockout.store_id, record)
-
-    def load_plan(self, record: StoreRecord, days: Iterable[str]) -> None:
-        record.load_plan(self.cache.tables, days)
 
 
 def encode_resupply_event(resupply: v1.Resupply) -> bytes:
@@ -282,20 +434,30 @@ class StoreProcessor:
             record = StoreRecord(StoreStockout(store_id, self.config.stockout), None)
         stockout = record.stockout
         if isinstance(event, ContributionUpdate):
-            days = {day for _, day in event.cells}
+            record.load_contribution(stores.tables, event.contributor)
+            cells = set(event.cells)
             old = stockout.contributions.get(event.contributor)
             if old is not None:  # the cells it replaces are checked against their plan too
-                days |= {d for _, d in old.cells}
-            stores.load_plan(record, days)
+                cells.update(old.cells)
+            record.load_days(stores.tables, {day for _, day in cells})
             alerts = stockout.apply(event)
+            if stockout.contributions.get(event.contributor) is not old:  # not an older one
+                record.contributed(event.contributor, cells)
             if record.watermark is None or event.as_of > record.watermark:
                 record.watermark = event.as_of
                 # Bound the state: forget cells of days before yesterday (event time of the
                 # newest prediction seen for the store).
-                record.expire_before(iso_date(record.watermark - MICROS_PER_DAY))
+                record.expire_before(stores.tables, iso_date(record.watermark - MICROS_PER_DAY))
         else:
-            stores.load_plan(record, {event.day})
+            record.load_days(stores.tables, {event.day})
+            # a planned day's row checks its own cell only; a day's first row checks them all
+            cell = (event.product_id, event.day)
+            planned, state = event.day in stockout.planned_days, stockout.alerted.get(cell)
             alerts = stockout.on_resupply(event)
+            if not planned:
+                record.touched(event.day, None)
+            elif stockout.alerted.get(cell) != state:  # its revisions moved with it
+                record.touched(event.day, (event.product_id,))
             record.resupplied(event.day)
         stores.put_record(record)
         if self.segments is not None:

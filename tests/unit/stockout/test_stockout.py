@@ -197,6 +197,33 @@ def test_an_event_works_on_the_cells_it_touches_not_the_whole_store():
     alerts += store.set_resupply("p7", "2024-03-06", 1)
     assert store.expire_before("2024-03-04") == set()
     assert [a.alert_id for a in alerts] == ["s1:p9:2024-03-07:1", "s1:p7:2024-03-06:1"]
+    # and the parts the worker writes after it: the day's cells and the contributor's
+    cell = ("p7", "2024-03-06")
+    assert ["p7", store.demand[cell], [AS_OF + HOUR, "lens", 1, ""], [9, 1_000_000], 1] in \
+        store.day_rows("2024-03-06")
+    assert store.contribution_row("c7") == [AS_OF + HOUR, [["p7", "2024-03-06", 5_000_000]]]
+
+
+def test_a_store_loaded_from_its_parts_is_the_store_it_was_saved_from():
+    store = _big_store()
+    store.apply(ContributionUpdate("s1", "gone", {}, AS_OF, ("lens", 1, "")))
+    store.expire_before("2024-03-04")
+    store.set_resupply("p1", "2024-03-08", 0)  # a planned day without demand
+    parts = StoreStockout.in_parts("s1", store.config, store.planned_days, store.horizon)
+    assert parts.horizon == "2024-03-04" and parts.day_rows("2024-03-05") == []
+    for contributor in store.contributions:
+        parts.load_contribution(contributor, store.contribution_row(contributor))
+    for day in store.cell_days():
+        parts.load_day(day, store.day_rows(day))
+    for day in store.planned_days:
+        parts.load_plan_day(day, store.plan_day(day))
+    assert parts.to_dict() == store.to_dict()
+    assert parts.cell_days() == store.cell_days() == {"2024-03-05", "2024-03-06", "2024-03-07"}
+    # the next event works alike on both
+    update = ContributionUpdate("s1", "c3", {("p3", "2024-03-05"): 200_000_000}, AS_OF + HOUR,
+                                ("lens", 1, ""))
+    assert parts.apply(update) == store.apply(update) != []
+    assert parts.to_dict() == store.to_dict()
 
 
 def test_expiry_skips_no_cell_that_a_full_scan_would_drop():

@@ -296,8 +296,9 @@ def test_a_store_batch_is_done_only_once_its_alerts_and_then_its_table_writes_ar
         assert service.store_cache.dirty_partitions() == []
         assert residual(service) == -2.0
         changelog = service.stores.changelog_topic.get_topic_name()
-        # then the store and its plan day: one changelog record each
-        assert deliver(service) == [changelog, changelog]
+        # then the store's plan day, contributor, list of contributors, day and head: one
+        # changelog record each
+        assert deliver(service) == [changelog] * 5
         await asyncio.wait_for(task, 10)
         assert service.stores.take_sent() == []
         assert service.stores.get(plan_key("S1", DAY)) is not None

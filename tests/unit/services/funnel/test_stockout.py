@@ -75,7 +75,7 @@ def test_the_plan_is_stored_one_day_per_key_and_expires_with_its_day(make_config
             v1.Resupply(store_id="S1", product_id=product, day=day, quantity=units)))
     assert json.loads(tables.stores[plan_key("S1", "2026-03-03")]) == {
         "eggs": 1_000_000, "milk": 3_000_000}
-    assert b"resupply" not in tables.stores["S1"]  # the record names the planned days only
+    assert b"resupply" not in tables.stores["S1"]  # the head names the planned days only
     # a prediction for 03-03 meets that day's plan: 5 > 3
     as_of = 1_772_409_600_000_000  # 2026-03-02T00:00Z
     update = ContributionUpdate("S1", "a", {("milk", "2026-03-03"): 5_000_000}, as_of,

@@ -1,6 +1,7 @@
 """The store agent's batches over ``StoreCache``: the same alerts and the same table as one event
-at a time, one write per changed store (and plan day) per batch, revoked partitions and failed
-batches read from the table again."""
+at a time, one write per changed part of a store (head, contributor, day, plan day) per batch,
+reads of the parts an event touches, revoked partitions and failed batches read from the table
+again, and tables of the whole-record layout still read."""
 
 import json
 import random
@@ -10,11 +11,22 @@ import pytest
 from prometheus_client import CollectorRegistry
 
 from lens import v1
-from lens.stockout import ContributionUpdate
+from lens.errors import DataError
+from lens.stockout import ContributionUpdate, StoreStockout
+from lens.stream.event_time import iso_date
 from lens.topics import STOCKOUT_ALERTS
 from services.funnel.app import FunnelService
 from services.funnel.processor import encode_store_event, store_topic_name
-from services.funnel.stockout import StoreCache, encode_resupply_event, load_store, plan_key
+from services.funnel.stockout import (
+    StoreCache,
+    contribution_key,
+    day_key,
+    decode_store_event,
+    encode_resupply_event,
+    load_store,
+    members_key,
+    plan_key,
+)
 from tests.unit.services.funnel.conftest import DictTables, store_event
 from tests.unit.services.funnel.test_tables import Event, Message
 
@@ -90,6 +102,27 @@ def store_events(seed: int, n: int = 300) -> list[tuple[int, bytes]]:
     return events
 
 
+def in_memory(config, events) -> dict[str, tuple[StoreStockout, int | None]]:
+    """Each store's whole ``StoreStockout`` and watermark after ``events``, with nothing stored."""
+    stores: dict[str, tuple[StoreStockout, int | None]] = {}
+    for _, value in events:
+        try:
+            event = decode_store_event(value)
+        except DataError:
+            continue
+        whole, watermark = stores.get(event.store_id) or (
+            StoreStockout(event.store_id, config.stockout), None)
+        if isinstance(event, ContributionUpdate):
+            whole.apply(event)
+            if watermark is None or event.as_of > watermark:
+                watermark = event.as_of
+                whole.expire_before(iso_date(watermark - DAY_US))
+        else:
+            whole.on_resupply(event)
+        stores[event.store_id] = whole, watermark
+    return stores
+
+
 def as_event(offset: int, partition: int, value: bytes, config) -> Event:
     return Event(Message(store_topic_name(config), partition, offset, None, value))
 
@@ -127,8 +160,24 @@ def test_batches_give_the_same_alerts_and_table_as_one_event_at_a_time(make_conf
             continue
     expected = alerts_of(outputs)
     assert len(expected) > 10  # the stream does alert, and re-alert
-    # days expired on the way: their plan keys are gone from the table
+    # days expired on the way: their keys are gone from the table, with customers left without
+    # cells
     assert plan_key("S1", DAYS[0]) not in one_by_one.stores
+    assert day_key("S1", DAYS[0]) not in one_by_one.stores
+    head = json.loads(one_by_one.stores["S1"])
+    assert head["days"][0] > DAYS[0]
+    assert {k for k in one_by_one.stores if k.startswith("S1|day|")} == {
+        day_key("S1", d) for d in head["days"]}
+    members = json.loads(one_by_one.stores[members_key("S1")])
+    assert 0 < len(members) <= 12
+    assert {k for k in one_by_one.stores if k.startswith("S1|contributor|")} == {
+        contribution_key("S1", c) for c in members}
+    # the parts hold the state one whole StoreStockout in memory gets to (as the table's one
+    # record did)
+    for store_id, (whole, watermark) in in_memory(service.config, events).items():
+        record = load_store(one_by_one, store_id, service.config)
+        assert record.stockout.to_dict() == whole.to_dict()
+        assert record.watermark == watermark
     for batch_size in (1, 7, 64, 500):
         for capacity in (0, 100):
             _, tables, outputs = batched(make_config, events, batch_size, capacity)
@@ -138,7 +187,13 @@ def test_batches_give_the_same_alerts_and_table_as_one_event_at_a_time(make_conf
             assert len(letters) == sum(v == b'{"t": "demand"}' for _, v in events)
 
 
-def test_a_batch_writes_each_changed_store_and_plan_day_once_in_its_partition(make_config):
+def parts(store, contributors, days, plans=()) -> list[str]:
+    """The keys of a store's head and of the parts named."""
+    return [store, *(contribution_key(store, c) for c in contributors),
+            *(day_key(store, d) for d in days), *(plan_key(store, d) for d in plans)]
+
+
+def test_a_batch_writes_each_changed_part_once_in_its_partition(make_config):
     events = [
         (1, resupply("S1", "milk", "2026-03-03", 3)),
         (1, resupply("S1", "eggs", "2026-03-03", 1)),
@@ -150,8 +205,12 @@ def test_a_batch_writes_each_changed_store_and_plan_day_once_in_its_partition(ma
     ]
     _, tables, outputs = batched(make_config, events, len(events))
     assert sorted(tables.writes) == sorted([
-        ("S1", 1), (plan_key("S1", "2026-03-03"), 1), (plan_key("S1", "2026-03-04"), 1),
-        ("S2", 3), (plan_key("S2", "2026-03-03"), 3),
+        *((key, 1) for key in parts("S1", [f"c{i}" for i in range(6)], ["2026-03-03"],
+                                    ["2026-03-03", "2026-03-04"])),
+        (members_key("S1"), 1),
+        *((key, 3) for key in parts("S2", [f"c{i}" for i in range(4)], ["2026-03-03"],
+                                    ["2026-03-03"])),
+        (members_key("S2"), 3),
     ])
     assert tables.reads == ["S1", "S2"]  # new stores: looked up once, then cached
     # S1 milk on 03-03: plan 3, demand 4.5 .. 9 (1, 3, 4 and 6 whole units short); S2 tea: 1
@@ -162,16 +221,54 @@ def test_a_batch_writes_each_changed_store_and_plan_day_once_in_its_partition(ma
     record = load_store(tables, "S1", make_config())
     assert len(record.stockout.contributions) == 6
     assert record.stockout.residual("milk", "2026-03-03") == -6.0
-    # the next batch reads the cached store, not the table, and writes only what changed
+    # the next batch reads the cached store, not the table, and writes only what changed: c1
+    # moves its demand to 03-04 (its old and new day, the head's watermark; no other customer)
     service, tables, _ = batched(make_config, events, len(events))
     tables.reads.clear(), tables.writes.clear()
-    service.handle_store_batch([as_event(99, 1, demand("S1", "c9", {("milk", "2026-03-04"): 1},
+    service.handle_store_batch([as_event(99, 1, demand("S1", "c1", {("milk", "2026-03-04"): 1},
                                                        2), service.config)])
-    assert tables.reads == [] and tables.writes == [("S1", 1)]
+    assert tables.reads == []
+    assert sorted(tables.writes) == sorted(
+        (key, 1) for key in parts("S1", ["c1"], ["2026-03-03", "2026-03-04"]))
+    # a resupply that changes no alert writes its plan day and nothing else
+    tables.writes.clear()
+    service.handle_store_batch([as_event(100, 1, resupply("S1", "bread", "2026-03-04", 1),
+                                         service.config)])
+    assert tables.writes == [(plan_key("S1", "2026-03-04"), 1)]
     # a batch of nothing but a dead letter writes nothing
     tables.writes.clear()
-    result = service.handle_store_batch([as_event(100, 1, b"[]", service.config)])
+    result = service.handle_store_batch([as_event(101, 1, b"[]", service.config)])
     assert tables.writes == [] and len(result.outputs) == 1
+
+
+def big_store_events(customers: int = 60) -> list[tuple[int, bytes]]:
+    """One store with a 5-day plan of 20 products and ``customers`` customers of 8 cells each."""
+    events = [(1, resupply("S1", f"p{p}", day, 3)) for day in DAYS[:5] for p in range(20)]
+    return events + [
+        (1, demand("S1", f"c{c}", {(f"p{(c + k) % 20}", DAYS[k % 5]): 0.4 for k in range(8)},
+                   1 + c / 100))
+        for c in range(customers)]
+
+
+def test_writes_and_reads_are_of_the_parts_an_event_touches_not_the_whole_store(make_config):
+    service, tables, _ = batched(make_config, big_store_events(), 15)
+    whole = sum(len(v) for v in tables.stores.values())
+    tables.writes.clear()
+    update = demand("S1", "c7", {("p7", DAYS[1]): 2.0}, 3)
+    service.handle_store_batch([as_event(999, 1, update, service.config)])
+    # c7 had cells on every one of the 5 days: each is rewritten, no other customer is
+    written = sorted(key for key, _ in tables.writes)
+    assert written == sorted(parts("S1", ["c7"], DAYS[:5]))
+    assert sum(len(tables.stores[key]) for key in written) < whole / 3
+    # one event at a time (no cache): it reads the head, the list of customers, its customer and
+    # the days it touches with their plan, not the other customers
+    tables.reads.clear()
+    store_event(service.store_processor, tables, demand("S1", "c8", {("p0", DAYS[4]): 1.0}, 3),
+                1)
+    old_days = sorted({DAYS[k % 5] for k in range(8)})
+    assert tables.reads == ["S1", members_key("S1"), contribution_key("S1", "c8"),
+                            *(day_key("S1", d) for d in old_days),
+                            *(plan_key("S1", d) for d in old_days)]
 
 
 def test_a_revoked_partition_reads_its_stores_from_the_table_again(make_config):
@@ -191,7 +288,9 @@ def test_a_revoked_partition_reads_its_stores_from_the_table_again(make_config):
     # the table's S1 (a + b = 4 > 3, already alerted at 1 short) plus c: 2 short
     assert [a[1:4] for a in alerts_of(result.outputs)] == [("S1:milk:2026-03-03:2", "2026-03-03",
                                                             2.0)]
-    assert tables.reads == ["S1", plan_key("S1", "2026-03-03")]
+    # its head and list of customers, then the day c touches and its plan (c is new: no read)
+    assert tables.reads == ["S1", members_key("S1"), day_key("S1", "2026-03-03"),
+                            plan_key("S1", "2026-03-03")]
     assert len(load_store(tables, "S1", make_config()).stockout.contributions) == 3
     # S2 (partition 3) stayed cached
     service.handle_store_batch([as_event(10, 3, demand("S2", "d", {}, 2), service.config)])
@@ -243,6 +342,24 @@ def test_a_plan_day_that_expires_and_is_planned_again_in_one_batch_is_kept(make_
         assert plan_key("S1", "2026-03-04") not in tables.stores
 
 
+def test_a_customer_whose_cells_all_expire_is_deleted_with_its_days(make_config):
+    events = [(1, resupply("S1", "milk", "2026-03-03", 1)),
+              (1, demand("S1", "a", {("milk", "2026-03-03"): 2, ("tea", "2026-03-06"): 1}, 1)),
+              (1, demand("S1", "b", {("milk", "2026-03-03"): 2}, 2)),
+              (1, demand("S1", "c", {}, 24 * 3))]  # 03-03 expires (before 03-04), with b
+    tables = {}
+    for size in (1, 2, 4):
+        _, found, _ = batched(make_config, events, size)
+        tables[size] = found.stores
+        assert json.loads(found.stores[members_key("S1")]) == ["a", "c"]
+        assert contribution_key("S1", "b") not in found.stores
+        assert json.loads(found.stores[contribution_key("S1", "a")])[1] == [
+            ["tea", "2026-03-06", 1_000_000]]
+        assert sorted(k for k in found.stores if "|day|" in k or "|plan|" in k) == [
+            day_key("S1", "2026-03-06")]
+    assert tables[1] == tables[2] == tables[4]
+
+
 def test_the_worker_drops_the_stores_of_store_partitions_it_loses(make_config):
     """What Faust's rebalance signals do to the store cache (the customer side has its own)."""
     import asyncio
@@ -265,4 +382,48 @@ def test_the_worker_drops_the_stores_of_store_partitions_it_loses(make_config):
     asyncio.run(rebalance())
     tables.reads.clear()
     assert service.store_cache.get(1, "S1") and service.store_cache.get(3, "S3")
-    assert tables.reads == ["S3"]  # partition 1 kept its store, 3 reads it from the table
+    # partition 1 kept its store, 3 reads it from the table (its head: it has no customer)
+    assert tables.reads == ["S3", members_key("S3")]
+
+
+def test_a_store_of_the_whole_record_layout_loads_and_is_written_in_parts(make_config):
+    """A table written before the record was split: {"stockout": the whole state but the plan,
+    "watermark": ...} under the store id (the plan was already one day per key)."""
+    events = store_events(4, 400)
+    head, tail = events[:250], events[250:]
+    service, tables, _ = batched(make_config, head, 15)
+    config = service.config
+    old_layout = DictTables()
+    old_layout.stores = {k: v for k, v in tables.stores.items() if "|plan|" in k}
+    for store_id in ("S1", "S2"):
+        record = load_store(tables, store_id, config)
+        whole = record.stockout.to_dict()
+        del whole["resupply"]
+        whole["planned"] = sorted(record.stockout.planned_days)
+        old_layout.stores[store_id] = json.dumps(
+            {"stockout": whole, "watermark": record.watermark}).encode()
+        assert load_store(old_layout, store_id, config).stockout.to_dict() == \
+            record.stockout.to_dict()
+    outputs = {}
+    for name, table in (("parts", tables), ("old layout", old_layout)):
+        outputs[name] = []
+        for partition, value in tail:
+            try:
+                outputs[name] += store_event(service.store_processor, table, value,
+                                             partition).outputs
+            except Exception:
+                continue
+    assert alerts_of(outputs["old layout"]) == alerts_of(outputs["parts"])
+    assert len(alerts_of(outputs["parts"])) > 3
+    for store_id in ("S1", "S2"):
+        converted = json.loads(old_layout.stores[store_id])
+        assert converted["v"] == 2 and "stockout" not in converted
+        assert load_store(old_layout, store_id, config).stockout.to_dict() == \
+            load_store(tables, store_id, config).stockout.to_dict()
+
+
+def test_a_store_head_of_an_unknown_format_is_refused(make_config):
+    tables = DictTables()
+    tables.stores["S1"] = b'{"v": 3, "watermark": null}'
+    with pytest.raises(DataError, match="format 3"):
+        load_store(tables, "S1", make_config())
