@@ -157,11 +157,16 @@ def test_predictions_survive_a_late_model_server_and_feed_both_alerts(kafka_boot
         # 1. Model server down: sessions still close, predictions fail and stay pending.
         for customer in [*regulars, changer]:
             send(customer, "T1", "milk", t0)
-        wait_for(lambda: worker.metrics().get("lens_funnel_model_errors_total", 0) or any(
-            k.startswith("lens_funnel_model_errors_total") for k in worker.metrics()),
-            "model errors while the server is down", worker)
-        m = worker.metrics()
-        assert m['lens_funnel_sessions_closed_total{reason="basket_closed"}'] >= 4
+        def closed_and_failing():
+            # the 4 sessions may close in more than one batch: the first can fail to be
+            # predicted before the last closes
+            m = worker.metrics()
+            sessions = m.get('lens_funnel_sessions_closed_total{reason="basket_closed"}', 0)
+            failing = any(k.startswith("lens_funnel_model_errors_total") for k in m)
+            return m if sessions >= 4 and failing else None
+
+        m = wait_for(closed_and_failing, "4 sessions and model errors while the server is down",
+                     worker)
         assert m["lens_funnel_predictions_pending"] >= 1
         assert not any(k.startswith("lens_funnel_predictions_total") for k in m)
 
