@@ -27,6 +27,7 @@ from confluent_kafka import Producer
 from lens import v1
 from lens.settings import load_settings
 from lens.topics import (
+    ANOMALY_ALERTS,
     INVENTORY_RESUPPLIES,
     POS_TRANSACTIONS,
     PREDICTIONS,
@@ -195,7 +196,7 @@ class AlertLedger:
     def __init__(self, bootstrap: str, store: str, run_dir) -> None:
         self.store, self.sink = store, run_dir / "delivered.jsonl"
         group = f"t-alerts-{uuid.uuid4().hex[:8]}"
-        commit_at_end(bootstrap, group, [STOCKOUT_ALERTS])
+        commit_at_end(bootstrap, group, [ANOMALY_ALERTS, STOCKOUT_ALERTS])
         self.reader = Reader(bootstrap, STOCKOUT_ALERTS.name)
         self.subscriber = SubscriberThread(bootstrap, [JsonlSink(self.sink)], group, run_dir)
 
@@ -204,9 +205,12 @@ class AlertLedger:
         return [a for a in found if a.store_id == self.store]
 
     def delivered(self) -> list[str]:
+        """The ids delivered of the store's alerts (the subscriber reads every alert topic of
+        the shared broker: other tests' alerts come too)."""
         if not self.sink.exists():
             return []
-        return [json.loads(row)["alert_id"] for row in self.sink.read_text().splitlines()]
+        ids = (json.loads(row)["alert_id"] for row in self.sink.read_text().splitlines())
+        return [alert_id for alert_id in ids if alert_id.startswith(f"{self.store}:")]
 
     def close(self) -> None:
         self.reader.close()
