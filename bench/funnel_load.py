@@ -7,7 +7,10 @@ Starts its own stack on free ports under a temporary folder: a local Kafka broke
 serve`` on ``--model-base`` (an exported LENS model; ``make demo`` leaves one in
 .run/demo/models/lens) and one ``lens worker funnel``. Two synthetic worlds of the same size
 (``lens data synth``, seeds 7 and 8, the second with its customer and transaction ids prefixed so
-its customers are new) feed two phases:
+its customers are new) feed two phases. First, world A's resupply plan (``resupplies.csv``,
+inventory.resupplies) is published and applied: Algorithm 2 treats an unplanned day as unknown
+supply and never alerts on it, so with the plan both worlds' demand in the same stores runs
+short and the store side does its full work (alerts) in both phases.
 
 1. **Capacity**: world A published as fast as the producer goes; the worker's own metrics,
    polled every second, give lines/s and sessions/s from the first record to the last session,
@@ -20,18 +23,16 @@ its customers are new) feed two phases:
    calls in flight (server-side batching on), for ``--server-seconds``. The ratio
    end-to-end predictions/s : server predictions/s is the streaming layer's efficiency (goal
    >= 0.8 when predictions are the bottleneck).
-2. **Latency**: world B replayed at half the measured session capacity (``lens data synth``
-   defaults: 5 % of customers change behaviour on a planted day, 3 planted demand surges); every
+2. **Latency**: world B (``lens data synth`` defaults: 5 % of customers change behaviour on a
+   planted day, 3 planted demand surges) replayed at half the session rate the whole worker
+   sustained in phase 1 (its sessions over the time until the store side had drained); every
    record stamped on the broker from the start of phase 2 on is read back, and the time from the
    BasketClosed of its session being sent to the record's broker timestamp gives p50 / p99:
    - predictions (lens.predictions), matched by customer and session index;
    - anomaly alerts (lens.alerts.anomaly; alert_id = "<customer_id>:<session_index>", the session
      whose close raised it), matched the same way;
    - stock-out alerts (lens.alerts.stockout) raised by a prediction, matched by the session in
-     their ``raised_by``. Phase 2 starts by publishing world A's resupply plan
-     (inventory.resupplies; Algorithm 2 treats an unplanned day as unknown supply and never
-     alerts on it), so world B's demand, added to A's in the same stores, runs short. Alerts
-     the plan itself raises (A's demand against it: no ``raised_by``) are counted, not timed.
+     their ``raised_by`` (an alert a resupply record raised has none: counted, not timed).
 
 CPU seconds and peak resident memory (VmHWM) per process come from /proc. All processes share
 this machine's cores with the bench itself: the figures are for one worker, one model server and
@@ -102,6 +103,9 @@ def total(samples: dict[str, float], prefix: str, label: str = "") -> float:
                if k.split("{")[0] in (prefix, prefix + "_total") and label in k)
 
 
+STORE_SENT = "lens_funnel_faust_topic_messages_sent_total"
+
+
 def _on_store_topic(samples: dict[str, float], name: str) -> float:
     return sum(v for k, v in samples.items() if k.startswith(name + "{") and '-store-events"' in k)
 
@@ -109,7 +113,7 @@ def _on_store_topic(samples: dict[str, float], name: str) -> float:
 def store_unread(samples: dict[str, float]) -> float:
     """Records sent to the worker's internal store topic that its consumer has not fetched yet
     (a fetched record may still wait in the store agent's stream buffer)."""
-    return (_on_store_topic(samples, "lens_funnel_faust_topic_messages_sent_total")
+    return (_on_store_topic(samples, STORE_SENT)
             - _on_store_topic(samples, "lens_funnel_faust_messages_received_per_topic_total"))
 
 
@@ -117,7 +121,7 @@ def store_backlog(samples: dict[str, float]) -> float:
     """Records sent to the worker's internal store topic that its store agent has not finished:
     sent minus the committed offsets of the topic's partitions (the topic is this run's own, so
     an offset counts the records before it; Faust commits only what the agent acked)."""
-    return (_on_store_topic(samples, "lens_funnel_faust_topic_messages_sent_total")
+    return (_on_store_topic(samples, STORE_SENT)
             - _on_store_topic(samples, "lens_funnel_faust_topic_partition_offset_commited"))
 
 
@@ -305,6 +309,12 @@ def main() -> None:
         target = f"127.0.0.1:{model_port}"
         asyncio.run(server_capacity(target, histories_b, 2.0))  # warm-up
         pids = {name: p.pid for name, p in children.items()} | {"kafka": broker.running_pid()}
+        with PosPublisher(kafka, topic=INVENTORY_RESUPPLIES.name) as publisher:
+            planned = publish_resupplies(scratch / "a" / "resupplies.csv", publisher)
+        wait_until(lambda: _on_store_topic(metrics(web_port), STORE_SENT) >= planned,
+                   "the plan re-keyed onto the store topic", 600)
+        wait_until(lambda: store_backlog(metrics(web_port)) == 0, "the plan applied", 600)
+        print(f"published and applied world A's resupply plan ({planned} rows)", flush=True)
         cpu0 = {name: proc_cpu_s(pid) for name, pid in pids.items()}
 
         print(f"phase 1: {len(baskets_a)} baskets ({lines_a} lines) as fast as possible ...",
@@ -337,12 +347,12 @@ def main() -> None:
         server = asyncio.run(server_capacity(target, histories_b, args.server_seconds))
 
         session_rate = len(baskets_a) / sessions_done_s
-        speed = _speed_for(baskets_b, session_rate / 2)
-        print(f"phase 2: world A's resupply plan, then {len(baskets_b)} new baskets at "
-              f"{session_rate / 2:.1f} sessions/s ...", flush=True)
+        # the maximum the whole worker sustains: its store side included
+        half_load = len(baskets_a) / store_done_s / 2
+        speed = _speed_for(baskets_b, half_load)
+        print(f"phase 2: {len(baskets_b)} new baskets at {half_load:.1f} sessions/s ...",
+              flush=True)
         phase2_began = time.time()
-        with PosPublisher(kafka, topic=INVENTORY_RESUPPLIES.name) as publisher:
-            planned = publish_resupplies(scratch / "a" / "resupplies.csv", publisher)
         with PosPublisher(kafka) as publisher:
             sink = TimedSink(publisher)
             replay(baskets_b, sink, speed=speed, progress=False)
@@ -361,12 +371,12 @@ def main() -> None:
             "store_side_read_s": round(store_read_s, 1),
             "store_side_drained_s": round(store_done_s, 1),
             "sessions_per_s_store_side_included": round(len(baskets_a) / store_done_s, 1),
-            "latency_load_sessions_per_s": round(session_rate / 2, 1),
+            "latency_load_sessions_per_s": round(half_load, 1),
             "latency_matched": prediction_latency["matched"],
             "latency_p50_ms": prediction_latency["p50_ms"],
             "latency_p99_ms": prediction_latency["p99_ms"],
             "anomaly_alert_latency": latency[ANOMALY_ALERTS.name],
-            "resupply_records_phase2": planned,
+            "resupply_records": planned,
             "stockout_alert_latency": latency[STOCKOUT_ALERTS.name],
             "cpu_s_phase1": {n: round(cpu1[n] - cpu0[n], 1) for n in pids},
             "peak_rss_mib": {n: round(proc_mib(pid), 1) for n, pid in pids.items()},
