@@ -353,7 +353,7 @@ class FunnelService:
     ) -> Result:
         """One record of the funnel agent (must run inside the agent, in the record's event:
         it changes tables). Customer states go through the state cache, which
-        ``handle_customer_batch`` writes back to the table."""
+        ``_write_batch`` writes back to the table."""
         now = _now_us()
         tables = self.state_cache.partition(partition)
         common = dict(partition=partition, now_us=now)
@@ -371,27 +371,31 @@ class FunnelService:
         want = dispatcher.due if dispatcher is not None else (lambda customer: False)
         return self.processor.on_sweep(tables, want_prediction=want, **common)
 
-    @staticmethod
     def _handle_batch(
-        events: list[Any], cache: DecodedCache[Any], handle: Callable[[Any], Result | None]
+        self, events: list[Any], cache: DecodedCache[Any], apply: Callable[[Any], Result],
+        read: Holes | None, write: bool,
     ) -> Result:
-        """A batch of an agent over ``cache``: ``handle(message)`` of every record in turn (in
-        its event; None: not applied). The changes stay in ``cache`` until ``_write_batch``.
-        ``predict`` holds (snapshot, partition) pairs."""
+        """A batch of an agent over ``cache``: ``apply`` (one record: a Faust message or a
+        ``LogRecord``) of every record in turn, in its event. With ``read`` (what
+        ``_read_holes`` read for the batch) the records go in sequence (``_in_sequence``);
+        without, they are applied as given. ``write``: write the changed values to the table at
+        the end (``_write_batch``; else they stay in ``cache``, as ``process_*_batch`` write
+        them once the outputs are out). ``predict`` holds (snapshot, partition) pairs."""
+        handle = apply if read is None else self._in_sequence(apply, read)
         batch = Result()
         try:
             for event in events:
                 message = event.message
                 _enter(event)
                 result = handle(message)
-                if result is None:
-                    continue
                 batch.outputs += result.outputs
                 batch.predict += [(state, message.partition) for state in result.predict]
         except BaseException:
             # half-applied changes must not outlive the batch: reload from the table
             cache.clear()
             raise
+        if write:
+            self._write_batch(events, cache)
         return batch
 
     @staticmethod
@@ -460,10 +464,7 @@ class FunnelService:
     def handle_customer_batch(
         self, events: list[Any], read: Holes | None = None, *, write: bool = True
     ) -> Result:
-        """A batch of the funnel agent (``_handle_batch`` over the state cache). With ``read``
-        (what ``_read_holes`` read for the batch) the records go in sequence (``_in_sequence``);
-        without, they are applied as given. ``write``: write the changed states to the table
-        at the end (``process_customer_batch`` writes them once the outputs are out)."""
+        """A batch of the funnel agent: ``_handle_batch`` over the state cache."""
 
         def apply(record: Any) -> Result:
             return self.handle_customer_record(
@@ -471,17 +472,12 @@ class FunnelService:
                 record.headers,
             )
 
-        handle = apply if read is None else self._in_sequence(apply, read)
-        result = self._handle_batch(events, self.state_cache, handle)
-        if write:
-            self._write_batch(events, self.state_cache)
-        return result
+        return self._handle_batch(events, self.state_cache, apply, read, write)
 
     def handle_store_batch(
         self, events: list[Any], read: Holes | None = None, *, write: bool = True
     ) -> Result:
-        """A batch of the store agent (``_handle_batch`` over the store cache), in sequence with
-        ``read`` and written with ``write`` as ``handle_customer_batch``."""
+        """A batch of the store agent: ``_handle_batch`` over the store cache."""
 
         def apply(record: Any) -> Result:
             return self.store_processor.on_store_record(
@@ -489,11 +485,7 @@ class FunnelService:
                 offset=record.offset, key=record.key, value=record.value, now_us=_now_us(),
             )
 
-        handle = apply if read is None else self._in_sequence(apply, read)
-        result = self._handle_batch(events, self.store_cache, handle)
-        if write:
-            self._write_batch(events, self.store_cache)
-        return result
+        return self._handle_batch(events, self.store_cache, apply, read, write)
 
     async def process_store_batch(self, events: list[Any]) -> None:
         """The store agent's work on a batch, as ``process_customer_batch``: its records in
