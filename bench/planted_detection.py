@@ -80,6 +80,7 @@ def anomalies(funnels, answers, changes, kinds, config: AnomalyConfig) -> dict:
                 customer_id=customer, cluster=0, predicted=answer.basket, ranking=answer.items,
                 observed=funnels[customer][n].items, recent=recent[customer],
                 sessions=[b.items for b in funnels[customer][: n + 1]],
+                times=[from_datetime(_utc(b.timestamp)) for b in funnels[customer][: n + 1]],
                 event_time=from_datetime(_utc(when)), session_index=n + 1,
             )
             recent[customer] = [*recent[customer], result.distance][-config.smoothing :]

@@ -149,12 +149,16 @@ class LensSettings(BaseSettings):
         "export); unset = product-level level only.",
     )
     anomaly_drop_weight: float = Field(
-        1.5, ge=0, description="With a catalog: weight of the dropped-needs share in the level "
-        "(Algorithm 1)."
+        2.5, ge=0, description="With a catalog: weight of the lapsed needs (regular categories "
+        "overdue, in days) in the level (Algorithm 1)."
     )
     anomaly_new_weight: float = Field(
         1.5, ge=0, description="With a catalog: weight of the new-needs share in the level "
         "(Algorithm 1)."
+    )
+    anomaly_discovery_weight: float = Field(
+        0.3, ge=0, description="With a catalog: weight of the burst of first-bought categories "
+        "beyond the customer's own pace in the level (Algorithm 1)."
     )
     anomaly_threshold: float = Field(
         3.5, gt=0, description="dB (robust z of the level within the cluster) above which a "

@@ -4,8 +4,9 @@
   products outside the predicted ranking), in [0, 1]; ``basket_distance`` is its first part.
 - ``novelty``: share of the products of a customer's latest sessions new to their repertoire;
   ``sustained_level`` blends it with the mean of their latest dA into the level that is scored,
-  and with a product catalog (``read_catalog``) adds the need-level ``dropped_needs`` and
-  ``new_needs`` (categories the customer stopped buying, or started buying repeatedly).
+  and with a product catalog (``read_catalog``) adds the need-level ``lapsed_needs`` (regular
+  categories overdue, in days), ``new_needs`` (categories started and bought repeatedly) and
+  ``discovery_excess`` (a burst of first purchases beyond the customer's own pace).
 - ``robust_z`` (dB): robust z-score of a customer's level against the same cluster's.
 - ``AnomalyDetector``: per-cluster windows for the stream; ``detect_anomalies`` for a batch, over
   ``funnel_observations`` (each customer's last session vs the prediction from the ones before).
@@ -24,7 +25,13 @@ from lens.anomaly.batch import (
 from lens.anomaly.clustering import ClusterModel, fit_clusters
 from lens.anomaly.detector import AnomalyConfig, AnomalyDetector, AnomalyResult, sustained_level
 from lens.anomaly.distance import basket_distance, f1_score, miss_rate, prediction_distance
-from lens.anomaly.needs import dropped_needs, need_sessions, new_needs, read_catalog
+from lens.anomaly.needs import (
+    discovery_excess,
+    lapsed_needs,
+    need_sessions,
+    new_needs,
+    read_catalog,
+)
 from lens.anomaly.repertoire import novelty
 from lens.anomaly.robust import RobustWindow, leave_one_out_scores, mad, median, robust_z
 
@@ -40,10 +47,11 @@ __all__ = [
     "RobustWindow",
     "basket_distance",
     "detect_anomalies",
-    "dropped_needs",
+    "discovery_excess",
     "f1_score",
     "fit_clusters",
     "funnel_observations",
+    "lapsed_needs",
     "leave_one_out_scores",
     "mad",
     "median",

@@ -20,6 +20,7 @@ too few sessions for the level's novelty get a NaN level and score and do not jo
 cluster's reference.
 """
 
+import datetime as dt
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
@@ -32,6 +33,7 @@ from lens.anomaly.distance import prediction_distance
 from lens.anomaly.robust import leave_one_out_scores
 from lens.data.basket import Funnels
 from lens.errors import DataError
+from lens.stream.event_time import from_datetime
 from lens.stream.funnel_state import RANKING_KEPT
 from lens.stream.sessionizer import SessionizerConfig
 
@@ -56,8 +58,9 @@ Embedder = Callable[[Funnels], np.ndarray]
 @dataclass(frozen=True)
 class FunnelObservation:
     """One customer's predicted next basket (and longer ranking), observed next basket, funnel
-    embedding [D], the dA of its previous scored sessions (``recent``, oldest first) and the
-    products of all its sessions (``sessions``, oldest first, the observed one last)."""
+    embedding [D], the dA of its previous scored sessions (``recent``, oldest first), the
+    products of all its sessions (``sessions``, oldest first, the observed one last) and their
+    event times in microseconds (``times``, same order; the need-level signals need them)."""
 
     customer_id: str
     predicted: Sequence[str]
@@ -66,6 +69,7 @@ class FunnelObservation:
     ranking: Sequence[str] = ()
     recent: Sequence[float] = ()
     sessions: Sequence[Sequence[str]] = ()
+    times: Sequence[int] = ()
 
 
 @dataclass(frozen=True)
@@ -119,7 +123,7 @@ def detect_anomalies(
         [prediction_distance(o.predicted, o.ranking, o.observed) for o in observations]
     )  # [N]
     levels = np.array([
-        np.nan if (level := sustained_level([*o.recent, d], o.sessions, config)) is None
+        np.nan if (level := sustained_level([*o.recent, d], o.sessions, config, o.times)) is None
         else level
         for o, d in zip(observations, distances, strict=True)
     ])  # [N]
@@ -200,10 +204,12 @@ def funnel_observations(
             if c in p
         ]
         answer = last_predictions[c]
+        kept = split.funnels[c][-KEPT_SESSIONS:]  # the sessions the worker keeps: what it sees
         observations.append(FunnelObservation(
             c, tuple(answer.basket), observed(c, 0), embeddings[i],
             ranking=tuple(answer.items[:RANKING_KEPT]), recent=recent,
-            # the sessions the worker keeps: the repertoire it sees
-            sessions=tuple(b.items for b in split.funnels[c][-KEPT_SESSIONS:]),
+            sessions=tuple(b.items for b in kept),
+            # baskets hold naive UTC times
+            times=tuple(from_datetime(b.timestamp.replace(tzinfo=dt.timezone.utc)) for b in kept),
         ))
     return observations

@@ -167,6 +167,7 @@ def run(args: argparse.Namespace, settings: LensSettings) -> int:
         else read_catalog(settings.anomaly_catalog),
         drop_weight=settings.anomaly_drop_weight,
         new_weight=settings.anomaly_new_weight,
+        discovery_weight=settings.anomaly_discovery_weight,
     )
     loaded = load_history(args.data, args.skip_bad)
     split = split_last_sessions(loaded.funnels, min_sessions=config.min_sessions)

@@ -72,7 +72,8 @@ class FunnelServiceConfig:
     sessionizer: inactivity timeout [``funnel_inactivity_timeout_s``].
     anomaly: threshold and minimum histories [``anomaly_threshold``, ``anomaly_min_history``,
       ``anomaly_min_sessions``], and the product catalog of the need-level signals, read here
-      [``anomaly_catalog``, ``anomaly_drop_weight``, ``anomaly_new_weight``].
+      [``anomaly_catalog``, ``anomaly_drop_weight``, ``anomaly_new_weight``,
+      ``anomaly_discovery_weight``].
     stockout: horizon [``stockout_days``].
     web_bind: address the web server binds to (127.0.0.1 locally).
     max_in_flight: prediction calls in flight per worker.
@@ -186,6 +187,7 @@ class FunnelServiceConfig:
                 else read_catalog(settings.anomaly_catalog),
                 drop_weight=settings.anomaly_drop_weight,
                 new_weight=settings.anomaly_new_weight,
+                discovery_weight=settings.anomaly_discovery_weight,
             ),
             stockout=StockoutConfig(n_days=settings.stockout_days),
         )

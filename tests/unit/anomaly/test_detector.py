@@ -7,6 +7,7 @@ from lens.stream.event_time import to_timestamp
 from lens.stream.funnel_state import FunnelState, LastPrediction, SessionRecord
 
 T = 1_700_000_000_000_000
+DAY = 86_400_000_000
 PREDICTED = [f"p{i}" for i in range(10)]
 # The dA mechanics alone: the level is the mean dA once a customer has two sessions.
 DA_ONLY = {"novelty_weight": 0.0, "novelty_window": 1, "established": 1}
@@ -17,9 +18,9 @@ def config(**kw) -> AnomalyConfig:
     return AnomalyConfig(**{**DA_ONLY, **kw})
 
 
-def record(index: int, *products: str) -> SessionRecord:
+def record(index: int, *products: str, day: float = 0.0) -> SessionRecord:
     items = tuple((p, 1.0, 1.0) for p in products)
-    return SessionRecord(f"t{index}", "s1", T, items, index, 1, 1.0)
+    return SessionRecord(f"t{index}", "s1", T + int(day * DAY), items, index, 1, 1.0)
 
 
 def observed_with_overlap(k: int) -> list[str]:
@@ -114,6 +115,30 @@ def test_observe_session_uses_the_state_prediction_and_cluster():
     assert result.distance == pytest.approx(1 / 6)  # F1 = 2 / 3, nothing missed
     assert list(detector.windows) == [2]
     assert state.distances == [pytest.approx(1 / 6)]
+
+
+def test_observe_session_measures_lapsed_needs_in_the_days_of_the_kept_sessions():
+    """Milk every 2 days for 8 sessions, then bread only: how late milk is depends on the
+    sessions' own times, not on how many trips came since."""
+    catalog = {"milk": "dairy", "bread": "bakery"}
+    cfg = AnomalyConfig(min_history=1, window=5, min_sessions=1, categories=catalog,
+                        novelty_weight=0.0, smoothing=1, lapse_tolerance=0.0, drop_weight=1.0)
+
+    def level(last_day: float) -> float:
+        sessions = [record(i, "milk", day=2 * i) for i in range(1, 9)]
+        sessions.append(record(9, "bread", day=last_day))
+        state = FunnelState("c1", sessions=sessions)
+        state.last_prediction = LastPrediction("c1:8", "s1", T, 8, (("bread", 0.9, 1.0),), 2.0,
+                                               "lens", 7)
+        session = v1.Session(customer_id="c1", session_index=9,
+                             timestamp=to_timestamp(T + int(last_day * DAY)),
+                             items=[v1.SessionItem(product_id="bread", quantity=1)])
+        return AnomalyDetector(cfg).observe_session(state, session).level
+
+    # milk last on day 16, interval 2: on day 22 two purchases missed beyond one interval,
+    # halved by the floor (a single regular category); on day 18, none
+    assert level(22.0) == pytest.approx(1.0)
+    assert level(18.0) == pytest.approx(0.0)
 
 
 def test_a_customer_level_is_the_mean_of_the_latest_distances():

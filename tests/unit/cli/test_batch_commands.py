@@ -110,8 +110,9 @@ def test_anomalies_catalog_flags_a_customer_who_dropped_a_need(tmp_path, fake_mo
     assert main([*scored, "--catalog", str(catalog), "--out", str(out)]) == 0
     assert "1 cluster(s), 1 above dB 3.5" in capsys.readouterr().out
     first = next(csv.DictReader(out.open()))
-    # dA 0 (milk predicted, milk bought); bread, established at rate 1, absent: 1.5 x 1 / 2
-    assert first["customer_id"] == "c0" and float(first["level"]) == pytest.approx(0.75)
+    # dA 0 (milk predicted, milk bought); bread, daily on days 1-4, is 4 days late on day 8: 3
+    # purchases missed, averaged with milk at the same rate -> 1.5; 2.5 x (1.5 - 0.2)
+    assert first["customer_id"] == "c0" and float(first["level"]) == pytest.approx(3.25)
     monkeypatch.setenv("LENS_ANOMALY_CATALOG", str(catalog))  # the same from the environment
     monkeypatch.setenv("LENS_ANOMALY_DROP_WEIGHT", "0")
     assert main(scored) == 0
