@@ -1,0 +1,198 @@
+"""The worker's cuts of Faust's per-record overhead: one task per record delivered
+(``install_fast_delivery``), the started producer without a detour through the event loop
+(``_Topic``) and the Prometheus sensor's cached children (``FaustMonitor``)."""
+
+import asyncio
+
+import pytest
+from faust.types import TP
+from prometheus_client import CollectorRegistry
+
+from services.funnel.app import FunnelService, _Topic, install_fast_delivery
+from services.funnel.metrics import FaustMonitor
+
+
+class Consumer:
+    """What ``install_fast_delivery`` uses of Faust's consumer; ``wait_first`` is the
+    fallback, which records what it was given."""
+
+    def __init__(self) -> None:
+        self.suspend_flow = asyncio.Event()
+        self._stopped = asyncio.Event()
+        self._crashed = asyncio.Event()
+        self.fallback: list[tuple] = []
+
+    async def wait_first(self, *coros, timeout=None):
+        self.fallback.append(coros)
+        for coro in coros:
+            coro.close()
+        return "fallback"
+
+    def waiters(self) -> int:
+        return sum(len(e._waiters) for e in (self.suspend_flow, self._stopped, self._crashed))
+
+
+def test_delivery_returns_its_result_and_leaves_no_waiter():
+    async def main():
+        consumer = Consumer()
+        install_fast_delivery(consumer)
+
+        async def deliver():
+            await asyncio.sleep(0)
+            return 42
+
+        result = await consumer.wait_first(deliver(), consumer.suspend_flow.wait())
+        return consumer, result
+
+    consumer, result = asyncio.run(main())
+    assert result.results == [42] and not result.stopped
+    assert consumer.fallback == [] and consumer.waiters() == 0
+
+
+@pytest.mark.parametrize("event", ["suspend_flow", "_stopped", "_crashed"])
+def test_a_suspended_flow_a_stop_or_a_crash_ends_the_wait_and_cancels_the_delivery(event):
+    async def main():
+        consumer = Consumer()
+        install_fast_delivery(consumer)
+        blocked = asyncio.Event()
+        cancelled = []
+
+        async def deliver():  # a stream buffer that stays full
+            try:
+                await blocked.wait()
+            except asyncio.CancelledError:
+                cancelled.append(True)
+                raise
+
+        waiting = asyncio.ensure_future(
+            consumer.wait_first(deliver(), consumer.suspend_flow.wait()))
+        await asyncio.sleep(0.01)
+        assert not waiting.done()
+        getattr(consumer, event).set()
+        result = await waiting
+        await asyncio.sleep(0)
+        return consumer, result, cancelled
+
+    consumer, result, cancelled = asyncio.run(main())
+    assert result.stopped and result.results == []
+    assert cancelled == [True] and consumer.waiters() == 0
+
+
+def test_the_delivery_error_propagates():
+    async def main():
+        consumer = Consumer()
+        install_fast_delivery(consumer)
+
+        async def deliver():
+            raise KeyError("boom")
+
+        with pytest.raises(KeyError):
+            await consumer.wait_first(deliver(), consumer.suspend_flow.wait())
+        return consumer
+
+    assert asyncio.run(main()).waiters() == 0
+
+
+def test_cancelling_the_wait_cancels_the_delivery():
+    async def main():
+        consumer = Consumer()
+        install_fast_delivery(consumer)
+        started, cancelled = asyncio.Event(), []
+
+        async def deliver():
+            started.set()
+            try:
+                await asyncio.Event().wait()
+            except asyncio.CancelledError:
+                cancelled.append(True)
+                raise
+
+        waiting = asyncio.ensure_future(
+            consumer.wait_first(deliver(), consumer.suspend_flow.wait()))
+        await started.wait()
+        waiting.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await waiting
+        await asyncio.sleep(0)
+        return consumer, cancelled
+
+    consumer, cancelled = asyncio.run(main())
+    assert cancelled == [True] and consumer.waiters() == 0
+
+
+def test_other_waits_and_a_flow_already_suspended_go_to_faust():
+    async def main():
+        consumer = Consumer()
+        install_fast_delivery(consumer)
+        install_fast_delivery(consumer)  # once only
+
+        async def deliver():
+            return 1
+
+        assert await consumer.wait_first(deliver()) == "fallback"
+        assert await consumer.wait_first(deliver(), consumer.suspend_flow.wait(),
+                                         timeout=1.0) == "fallback"
+        consumer.suspend_flow.set()
+        assert await consumer.wait_first(deliver(), consumer.suspend_flow.wait()) == "fallback"
+        return consumer
+
+    assert len(asyncio.run(main()).fallback) == 3
+
+
+def test_the_app_uses_the_lean_topic_and_monitor(make_config):
+    service = FunnelService(make_config(model_server=None), registry=CollectorRegistry())
+    assert isinstance(service.app.monitor, FaustMonitor)
+    assert isinstance(service.outputs["lens.sessions"], _Topic)
+    assert isinstance(service.states.changelog_topic, _Topic)
+
+
+def test_a_started_producer_is_used_without_asking_the_app(make_config):
+    service = FunnelService(make_config(model_server=None), registry=CollectorRegistry())
+    producer = service.app.producer
+    topic = service.outputs["lens.sessions"]
+
+    async def not_started():
+        raise AssertionError("asked the app")
+
+    service.app.maybe_start_producer = not_started
+    producer._started.set()
+    assert asyncio.run(topic._get_producer()) is producer
+
+
+def value(registry, name, **labels):
+    return registry.get_sample_value(name, labels) or 0.0
+
+
+def test_the_monitor_counts_as_faust_and_forgets_children_at_a_rebalance(make_config):
+    registry = CollectorRegistry()
+    service = FunnelService(make_config(model_server=None), registry=registry)
+    monitor = service.app.monitor
+    tp = TP("pos.transactions", 3)
+
+    class Message:
+        time_in = None
+
+    for offset in (7, 8):
+        monitor.on_message_in(tp, offset, Message())
+    monitor.on_send_initiated(None, "lens.sessions", None, 1, 2)
+    monitor.on_table_set(service.states, "k", b"v")
+    monitor.track_tp_end_offset(tp, 9)
+    prefix = "lens_funnel_faust"
+    assert value(registry, f"{prefix}_messages_received_per_topic_total",
+                 topic="pos.transactions") == 2
+    assert value(registry, f"{prefix}_messages_received_per_topics_partition",
+                 topic="pos.transactions", partition="3") == 8
+    assert value(registry, f"{prefix}_topic_messages_sent_total", topic="topic.lens.sessions") == 1
+    assert value(registry, f"{prefix}_table_operations_total",
+                 table="table.funnel-state", operation="keys_updated") == 1
+    assert value(registry, f"{prefix}_topic_partition_end_offset",
+                 topic="pos.transactions", partition="3") == 9
+    assert monitor.messages_received_by_topic["pos.transactions"] == 2
+    assert monitor._children == []  # the sensor is a mode Service: its child services untouched
+
+    monitor._clear_partition_related_metrics()  # what a rebalance does
+    monitor.on_message_in(tp, 10, Message())
+    monitor.on_send_initiated(None, "lens.sessions", None, 1, 2)
+    assert value(registry, f"{prefix}_messages_received_per_topic_total",
+                 topic="pos.transactions") == 1
+    assert value(registry, f"{prefix}_topic_messages_sent_total", topic="topic.lens.sessions") == 1
