@@ -46,7 +46,13 @@ from lens.anomaly import AnomalyConfig, AnomalyDetector, read_catalog
 from lens.cli.models import resolve_model
 from lens.data.loaders import load_funnels
 from lens.stockout import StockoutConfig, StockoutMonitor
-from lens.stream.event_time import from_datetime, from_timestamp, iso_date, to_timestamp
+from lens.stream.event_time import (
+    as_utc,
+    from_datetime,
+    from_timestamp,
+    iso_date,
+    to_timestamp,
+)
 from services.pos.resupply import read_resupplies
 
 THRESHOLDS = (2.0, 2.5, 3.0, 3.5, 4.0)
@@ -80,8 +86,8 @@ def anomalies(funnels, answers, changes, kinds, config: AnomalyConfig) -> dict:
                 customer_id=customer, cluster=0, predicted=answer.basket, ranking=answer.items,
                 observed=funnels[customer][n].items, recent=recent[customer],
                 sessions=[b.items for b in funnels[customer][: n + 1]],
-                times=[from_datetime(_utc(b.timestamp)) for b in funnels[customer][: n + 1]],
-                event_time=from_datetime(_utc(when)), session_index=n + 1,
+                times=[from_datetime(as_utc(b.timestamp)) for b in funnels[customer][: n + 1]],
+                event_time=from_datetime(as_utc(when)), session_index=n + 1,
             )
             recent[customer] = [*recent[customer], result.distance][-config.smoothing :]
             distances.append(result.distance)
@@ -109,10 +115,6 @@ def anomalies(funnels, answers, changes, kinds, config: AnomalyConfig) -> dict:
     }
 
 
-def _utc(when: dt.datetime) -> dt.datetime:
-    return when if when.tzinfo else when.replace(tzinfo=dt.timezone.utc)
-
-
 def stockouts(funnels, answers, world: Path, truth: dict, config: StockoutConfig) -> dict:
     monitor = StockoutMonitor(config)
     for resupply in read_resupplies(world / "resupplies.csv"):
@@ -130,7 +132,7 @@ def stockouts(funnels, answers, world: Path, truth: dict, config: StockoutConfig
         days = float("nan") if answer.days_to_next is None else max(0.0, answer.days_to_next)
         alerts += monitor.on_prediction(v1.Prediction(
             prediction_id=f"{customer}:{n}", customer_id=customer, store_id=store,
-            as_of=to_timestamp(from_datetime(_utc(when))), session_index=n, days_to_next=days,
+            as_of=to_timestamp(from_datetime(as_utc(when))), session_index=n, days_to_next=days,
             basket=[v1.PredictedItem(product_id=p, quantity=q, score=scores.get(p, 0.0))
                     for p, q in zip(answer.basket, quantities, strict=True)],
         ), history)

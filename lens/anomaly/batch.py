@@ -20,7 +20,6 @@ too few sessions for the level's novelty get a NaN level and score and do not jo
 cluster's reference.
 """
 
-import datetime as dt
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
@@ -33,7 +32,7 @@ from lens.anomaly.distance import prediction_distance
 from lens.anomaly.robust import leave_one_out_scores
 from lens.data.basket import Funnels
 from lens.errors import DataError
-from lens.stream.event_time import from_datetime
+from lens.stream.event_time import as_utc, from_datetime
 from lens.stream.funnel_state import RANKING_KEPT
 from lens.stream.sessionizer import SessionizerConfig
 
@@ -209,7 +208,6 @@ def funnel_observations(
             c, tuple(answer.basket), observed(c, 0), embeddings[i],
             ranking=tuple(answer.items[:RANKING_KEPT]), recent=recent,
             sessions=tuple(b.items for b in kept),
-            # baskets hold naive UTC times
-            times=tuple(from_datetime(b.timestamp.replace(tzinfo=dt.timezone.utc)) for b in kept),
+            times=tuple(from_datetime(as_utc(b.timestamp)) for b in kept),
         ))
     return observations

@@ -71,7 +71,7 @@ class AnomalyConfig:
         ``discovery_weight`` x max(0, ``needs.discovery_excess`` - ``discovery_tolerance``):
         the tolerances are what ordinary customers reach now and then (BENCHMARKS.md). The
         dropped-need weight and tolerance, the discovery terms and their parameters were chosen
-        on the synthetic benchmark's seeds 7-11 and measured on held-out seeds 12 and 13; the
+        on the synthetic benchmark's seeds 7-11 and measured on held-out seeds 12-15; the
         new-need weight and repeat on seed 7 (measured on 8-11) before.
     need_min_count: a category is regular (``lapsed_needs``) when bought in this many sessions.
     need_floor: ``lapsed_needs``'s least denominator, in units of the slowest regular rate.

@@ -102,6 +102,7 @@ def lapsed_needs(
         return 0.0
     return missed / max(sum(rates), floor * min(rates))
 
+
 def discovery_excess(
     needs: Sequence[Collection[str]], *, recent: int = 2, reference: int = 3
 ) -> float | None:

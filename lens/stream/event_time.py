@@ -11,6 +11,7 @@ from google.protobuf.timestamp_pb2 import Timestamp
 __all__ = [
     "MICROS_PER_DAY",
     "MICROS_PER_SECOND",
+    "as_utc",
     "from_datetime",
     "from_timestamp",
     "iso_date",
@@ -28,6 +29,12 @@ _EPOCH_DAY = _EPOCH.date()
 def from_timestamp(timestamp: Timestamp) -> int:
     """A protobuf Timestamp as microseconds since the epoch (sub-microsecond nanos dropped)."""
     return timestamp.seconds * MICROS_PER_SECOND + timestamp.nanos // 1000
+
+
+def as_utc(value: dt.datetime) -> dt.datetime:
+    """A naive datetime as UTC (history files and ``lens.data.basket.Basket`` hold naive times,
+    which LENS reads as UTC); an aware one as it is."""
+    return value.replace(tzinfo=dt.timezone.utc) if value.tzinfo is None else value
 
 
 def from_datetime(value: dt.datetime) -> int:

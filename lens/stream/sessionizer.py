@@ -35,7 +35,13 @@ from dataclasses import dataclass, field
 from lens import v1
 from lens.data.basket import Basket
 from lens.errors import ConfigError
-from lens.stream.event_time import MICROS_PER_DAY, describe, from_datetime, from_timestamp
+from lens.stream.event_time import (
+    MICROS_PER_DAY,
+    as_utc,
+    describe,
+    from_datetime,
+    from_timestamp,
+)
 from lens.stream.funnel_state import FunnelState, OpenBasket, SessionRecord
 
 __all__ = [
@@ -189,10 +195,7 @@ class Sessionizer:
     def backfill(self, state: FunnelState, basket: Basket) -> v1.Session:
         """Add a session loaded from history (``lens backfill``): it updates the state like a
         live one but is marked ``backfilled`` (no alerts). ``basket.timestamp`` is naive UTC."""
-        stamp = basket.timestamp
-        if stamp.tzinfo is None:
-            stamp = stamp.replace(tzinfo=dt.timezone.utc)
-        t = from_datetime(stamp)
+        t = from_datetime(as_utc(basket.timestamp))
         items = tuple(zip(basket.items, basket.quantities, basket.amounts, strict=True))
         reason = _REASON.CLOSE_REASON_BACKFILL
         return self._emit(state, basket.basket_id, basket.store_id, t, items, reason, True)

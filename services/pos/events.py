@@ -8,13 +8,9 @@ from collections.abc import Mapping, Sequence
 
 from lens import v1
 from lens.data.basket import Basket
+from lens.stream.event_time import as_utc
 
 __all__ = ["basket_events", "baskets_in_time_order", "event_key"]
-
-
-def _utc(timestamp: dt.datetime) -> dt.datetime:
-    """History files hold naive local times; LENS treats them as UTC on the wire."""
-    return timestamp.replace(tzinfo=dt.timezone.utc) if timestamp.tzinfo is None else timestamp
 
 
 def basket_events(basket: Basket, *, timestamp: dt.datetime | None = None) -> list[v1.PosEvent]:
@@ -24,7 +20,7 @@ def basket_events(basket: Basket, *, timestamp: dt.datetime | None = None) -> li
     ``timestamp`` (or ``timestamp`` when given: the live simulator stamps events with the time it
     sends them); the last event is BasketClosed with ``line_count = n``.
     """
-    when = _utc(timestamp or basket.timestamp)
+    when = as_utc(timestamp or basket.timestamp)
     events = []
     for line_no, (item, quantity, amount) in enumerate(
         zip(basket.items, basket.quantities, basket.amounts), start=1
@@ -62,6 +58,6 @@ def baskets_in_time_order(funnels: Mapping[str, Sequence[Basket]]) -> list[Baske
     terminals sends checkouts as they happen, so the stream interleaves customers."""
     return sorted(
         (basket for funnel in funnels.values() for basket in funnel),
-        key=lambda b: (_utc(b.timestamp), b.customer_id, b.basket_id),
+        key=lambda b: (as_utc(b.timestamp), b.customer_id, b.basket_id),
     )
 
