@@ -149,12 +149,12 @@ class LensSettings(BaseSettings):
         "export); unset = product-level level only.",
     )
     anomaly_drop_weight: float = Field(
-        2.5, ge=0, description="With a catalog: weight of the lapsed needs (regular categories "
-        "overdue, in days) in the level (Algorithm 1)."
+        0.3, ge=0, description="With a catalog: weight of the overdue needs (regular categories "
+        "late, in units of the customer's own regularity) in the level (Algorithm 1)."
     )
     anomaly_new_weight: float = Field(
-        1.5, ge=0, description="With a catalog: weight of the new-needs share in the level "
-        "(Algorithm 1)."
+        0.5, ge=0, description="With a catalog: weight of the first purchases of categories the "
+        "customer long went without in the level (Algorithm 1)."
     )
     anomaly_discovery_weight: float = Field(
         0.3, ge=0, description="With a catalog: weight of the burst of first-bought categories "

@@ -4,9 +4,10 @@
   products outside the predicted ranking), in [0, 1]; ``basket_distance`` is its first part.
 - ``novelty``: share of the products of a customer's latest sessions new to their repertoire;
   ``sustained_level`` blends it with the mean of their latest dA into the level that is scored,
-  and with a product catalog (``read_catalog``) adds the need-level ``lapsed_needs`` (regular
-  categories overdue, in days), ``new_needs`` (categories started and bought repeatedly) and
-  ``discovery_excess`` (a burst of first purchases beyond the customer's own pace).
+  and with a product catalog (``read_catalog``) adds the need-level ``overdue_needs`` (regular
+  categories late, in units of the customer's own regularity), ``first_purchases`` (categories
+  long gone without, first bought lately) and ``discovery_excess`` (a burst of first purchases
+  beyond the customer's own pace).
 - ``robust_z`` (dB): robust z-score of a customer's level against the same cluster's.
 - ``AnomalyDetector``: per-cluster windows for the stream; ``detect_anomalies`` for a batch, over
   ``funnel_observations`` (each customer's last session vs the prediction from the ones before).
@@ -27,9 +28,9 @@ from lens.anomaly.detector import AnomalyConfig, AnomalyDetector, AnomalyResult,
 from lens.anomaly.distance import basket_distance, f1_score, miss_rate, prediction_distance
 from lens.anomaly.needs import (
     discovery_excess,
-    lapsed_needs,
+    first_purchases,
     need_sessions,
-    new_needs,
+    overdue_needs,
     read_catalog,
 )
 from lens.anomaly.repertoire import novelty
@@ -49,16 +50,16 @@ __all__ = [
     "detect_anomalies",
     "discovery_excess",
     "f1_score",
+    "first_purchases",
     "fit_clusters",
     "funnel_observations",
-    "lapsed_needs",
     "leave_one_out_scores",
     "mad",
     "median",
     "miss_rate",
     "need_sessions",
-    "new_needs",
     "novelty",
+    "overdue_needs",
     "prediction_distance",
     "read_catalog",
     "robust_z",

@@ -13,10 +13,10 @@ those) and cluster (``FunnelState.cluster``, assigned by ``ClusterModel.assign_o
    against their own earlier ones (``repertoire``): the model's expectation and the customer's
    established repertoire, both against what was bought; with a product catalog
    (``AnomalyConfig.categories``) plus the need-level signals of ``needs``: ``drop_weight`` x
-   how far the customer's regular categories are overdue (in days, beyond ``lapse_tolerance``),
-   ``new_weight`` x the share of the window's categories new to them and bought repeatedly and
-   ``discovery_weight`` x the first purchases of categories beyond their own pace (beyond
-   ``discovery_tolerance``);
+   how late the customer's regular categories are (in units of their own regularity, beyond
+   ``overdue_tolerance``), ``new_weight`` x the categories they long went without and first
+   bought lately (beyond ``new_tolerance``) and ``discovery_weight`` x the first purchases of
+   categories beyond their own pace (beyond ``discovery_tolerance``);
 3. dB = ``robust_z(level, window of the cluster)``: robust z-score against the last ``window``
    levels of the same cluster (the session's own level is scored first, then added);
 4. alert when the window holds at least ``min_history`` values and dB > ``threshold``.
@@ -39,7 +39,7 @@ from typing import Any
 
 from lens import v1
 from lens.anomaly.distance import prediction_distance
-from lens.anomaly.needs import discovery_excess, lapsed_needs, need_sessions, new_needs
+from lens.anomaly.needs import discovery_excess, first_purchases, need_sessions, overdue_needs
 from lens.anomaly.repertoire import novelty
 from lens.anomaly.robust import RobustWindow
 from lens.errors import ConfigError, DataError
@@ -66,16 +66,17 @@ class AnomalyConfig:
     categories: the retailer's catalog, product -> category (``lens.segments.
         read_product_subclasses``); None = no need-level signals, the level as without them.
     drop_weight, new_weight, discovery_weight: with ``categories``, the level adds
-        ``drop_weight`` x max(0, ``needs.lapsed_needs`` - ``lapse_tolerance``), ``new_weight`` x
-        ``needs.new_needs`` (same window and established sessions as the novelty) and
-        ``discovery_weight`` x max(0, ``needs.discovery_excess`` - ``discovery_tolerance``):
-        the tolerances are what ordinary customers reach now and then (BENCHMARKS.md). The
-        dropped-need weight and tolerance, the discovery terms and their parameters were chosen
-        on the synthetic benchmark's seeds 7-11 and measured on held-out seeds 12-15; the
-        new-need weight and repeat on seed 7 (measured on 8-11) before.
-    need_min_count: a category is regular (``lapsed_needs``) when bought in this many sessions.
-    need_floor: ``lapsed_needs``'s least denominator, in units of the slowest regular rate.
-    new_need_repeat: window sessions a category new to the customer must be in to count.
+        ``drop_weight`` x ``needs.overdue_needs`` (each regular category's lateness beyond
+        ``overdue_tolerance`` of the customer's own spreads), ``new_weight`` x max(0,
+        ``needs.first_purchases`` - ``new_tolerance``) and ``discovery_weight`` x max(0,
+        ``needs.discovery_excess`` - ``discovery_tolerance``): the tolerances are what
+        ordinary customers reach now and then. The overdue and first-purchase terms were chosen
+        on the synthetic benchmark's seeds 7-11, checked on 12-15 and measured on held-out
+        seeds 16-19; the discovery terms on 7-11 before (BENCHMARKS.md).
+    need_min_count: a category is regular (its interval measured) when bought in this many
+        sessions.
+    new_window_days: ``first_purchases``' window, and how long the customer must have been seen
+        before it.
     discovery_recent, discovery_reference: ``needs.discovery_excess``'s ``recent`` and
         ``reference`` sessions.
     """
@@ -90,14 +91,14 @@ class AnomalyConfig:
     established: int = 3
     novelty_weight: float = 0.85
     categories: Mapping[str, str] | None = field(default=None, repr=False)
-    drop_weight: float = 2.5
-    lapse_tolerance: float = 0.2
-    new_weight: float = 1.5
+    drop_weight: float = 0.3
+    overdue_tolerance: float = 2.0
+    new_weight: float = 0.5
+    new_tolerance: float = 2.0
     discovery_weight: float = 0.3
     discovery_tolerance: float = 1.5
-    need_min_count: int = 4
-    need_floor: float = 2.0
-    new_need_repeat: int = 2
+    need_min_count: int = 3
+    new_window_days: float = 21.0
     discovery_recent: int = 2
     discovery_reference: int = 3
 
@@ -112,17 +113,17 @@ class AnomalyConfig:
         if not 0.0 <= self.novelty_weight <= 1.0:
             raise ConfigError(f"novelty_weight must be in [0, 1], got {self.novelty_weight}")
         need_terms = (self.drop_weight, self.new_weight, self.discovery_weight,
-                      self.lapse_tolerance, self.discovery_tolerance)
+                      self.overdue_tolerance, self.new_tolerance, self.discovery_tolerance,
+                      self.new_window_days)
         if not (min(need_terms) >= 0 and math.isfinite(sum(need_terms))):
             raise ConfigError(
-                "drop_weight, new_weight, discovery_weight and the tolerances must be finite "
-                f"and >= 0, got {need_terms}"
+                "drop_weight, new_weight, discovery_weight, the tolerances and new_window_days "
+                f"must be finite and >= 0, got {need_terms}"
             )
-        if not (min(self.need_min_count, self.new_need_repeat, self.discovery_recent,
-                    self.discovery_reference) >= 1 and self.need_floor > 0):
+        if self.need_min_count < 2 or min(self.discovery_recent, self.discovery_reference) < 1:
             raise ConfigError(
-                "need_min_count, new_need_repeat, discovery_recent and discovery_reference "
-                "must be >= 1 and need_floor > 0"
+                "need_min_count must be >= 2 (an interval), discovery_recent and "
+                "discovery_reference >= 1"
             )
         if self.min_history > self.window:
             raise ConfigError(f"min_history {self.min_history} cannot exceed window {self.window}")
@@ -164,17 +165,17 @@ def sustained_level(
     if times is None:
         raise ValueError("the need-level signals need the sessions' times")
     needs = need_sessions(sessions, config.categories)
-    lapsed = lapsed_needs(needs, [t / MICROS_PER_DAY for t in times],
-                          min_count=config.need_min_count, floor=config.need_floor)
-    # None only when the novelty is: the same split of the same sessions
-    started = new_needs(needs, window=window, established=established,
-                        repeat=config.new_need_repeat) or 0.0
+    days = [t / MICROS_PER_DAY for t in times]
+    overdue = overdue_needs(needs, days, min_count=config.need_min_count,
+                            tolerance=config.overdue_tolerance)
+    first = first_purchases(needs, days, window_days=config.new_window_days,
+                            min_count=config.need_min_count)
     discovered = discovery_excess(needs, recent=config.discovery_recent,
                                   reference=config.discovery_reference)
     return (
         level
-        + config.drop_weight * max(0.0, lapsed - config.lapse_tolerance)
-        + config.new_weight * started
+        + config.drop_weight * overdue
+        + config.new_weight * max(0.0, first - config.new_tolerance)
         + config.discovery_weight * max(0.0, (discovered or 0.0) - config.discovery_tolerance)
     )
 

@@ -3,16 +3,18 @@
 A customer's needs are the catalog categories of what they buy (``categories``: product ->
 category, e.g. Ta-Feng's PRODUCT_SUBCLASS or the ``products.csv`` of ``lens data synth``, read by
 ``lens.segments.read_product_subclasses``). Products the catalog does not list are left out.
-Over the customer's sessions (categories per session, oldest first, the newest last):
+Over the customer's sessions (categories per session, oldest first, the newest last; times in
+days, now = the newest session's):
 
-    lapsed    = sum_c w_c * max(0, (now - last_c) / g_c - 1) / max(sum_c w_c, floor * min_c w_c)
-                over the categories c bought in at least ``min_count`` sessions: g_c = their
-                mean interval in days, w_c = 1 / g_c (their rate), last_c = their last
-                purchase, now = the newest session's time: the purchases each regular need
-                has missed beyond one usual interval, averaged by rate
-    new       = share of the categories of the last ``window`` sessions (``repertoire.
-                split_window``) that no earlier session holds and that at least ``repeat`` of
-                the window's sessions hold
+    overdue   = sum_c max(0, ln((now - last_c) / g_c) / spread - tolerance) over the categories
+                c bought in at least ``min_count`` sessions: g_c = their mean interval, last_c
+                their last purchase, spread = the customer's standard deviation of
+                ln(interval / g_c) (their own regularity): how many of their own spreads each
+                regular need is late, beyond the tolerance
+    first     = sum_c weight_c * min(cap, (first_c - start) / g) over the categories c first
+                bought in the last ``window_days`` (first_c) by a customer seen since ``start``
+                at least ``window_days`` before them: g = the customer's usual interval (median
+                g_c), weight 1 when c came again, 0 when it did not within g (exploration)
     discovery = categories first bought in the last ``recent`` sessions minus ``recent`` x the
                 mean number first bought per session over the ``reference`` sessions before
 
@@ -23,29 +25,40 @@ novelty to see, only regular categories that no longer come. Why days rather tha
 it: a need's rhythm is its own (milk every 5 days, detergent every 26), so the time since its
 last purchase says how overdue it is whatever the number of trips in between, and keeps growing
 after the drop, where a window of sessions first has to slide past the change (changes late in
-a customer's history were missed that way; BENCHMARKS.md). A need that starts (a new pet) brings
-categories the customer never bought, bought again soon (``new``) and, since a whole department
-starts at once, several first purchases within a trip or two (``discovery``), where exploration
-adds one odd category now and then and a young history discovers at its own, measured pace.
+a customer's history were missed that way; BENCHMARKS.md). Why in units of the customer's own
+spread: a need bought like clockwork is overdue sooner than one bought on and off, and summing
+the categories (rather than averaging) lets a whole department that stops add up. A need that
+starts (a new pet, a household of one's own) brings categories the customer went without for a
+long time, first bought within a few weeks of each other, some bought only every month or two,
+so they cannot be asked to repeat (``first``); where exploration adds one odd category now and
+then that does not come back, and a young history discovers needs it always had (hence the
+customer seen ``window_days`` before). ``discovery`` adds the burst of a department bought in
+one or two trips.
 """
 
-from collections import Counter
+import itertools
+import math
+import statistics
 from collections.abc import Collection, Mapping, Sequence
 from pathlib import Path
 
-from lens.anomaly.repertoire import split_window
 from lens.errors import ConfigError
 
 __all__ = [
     "discovery_excess",
-    "lapsed_needs",
+    "first_purchases",
     "need_sessions",
-    "new_needs",
+    "overdue_needs",
     "read_catalog",
 ]
 
 # several sessions on one day: a category bought in each has no interval to speak of
 MIN_INTERVAL_DAYS = 1e-3
+# a customer's spread of log intervals starts from this, worth PRIOR_WEIGHT intervals: a young
+# history's few intervals cannot make every gap look extraordinary
+PRIOR_SPREAD, PRIOR_WEIGHT = 0.35, 5
+# the usual interval of a customer none of whose categories has come often enough to measure it
+DEFAULT_INTERVAL = 14.0
 
 
 def read_catalog(path: str | Path) -> dict[str, str]:
@@ -72,35 +85,91 @@ def need_sessions(
     return [frozenset(categories[p] for p in products if p in categories) for products in sessions]
 
 
-def lapsed_needs(
-    needs: Sequence[Collection[str]],
-    days: Sequence[float],
-    *,
-    min_count: int = 4,
-    floor: float = 2.0,
-) -> float:
-    """How far the customer's regular categories are overdue at the last session: the mean, over
-    the categories of ``needs`` (categories per session, oldest first) bought in at least
-    ``min_count`` sessions, of the purchases missed beyond one usual interval, weighted by each
-    category's rate; ``days`` are the sessions' times in days (same order). 0.0 without such a
-    category. The denominator is at least ``floor`` times the slowest such category's rate."""
+def _purchase_days(
+    needs: Sequence[Collection[str]], days: Sequence[float]
+) -> dict[str, list[float]]:
+    """category -> the days of the sessions that bought it, oldest first."""
     if len(needs) != len(days):
         raise ValueError(f"{len(needs)} sessions but {len(days)} times")
     purchases: dict[str, list[float]] = {}
     for categories, day in zip(needs, days, strict=True):
         for category in categories:
             purchases.setdefault(category, []).append(day)
-    now = days[-1] if days else 0.0
-    missed, rates = 0.0, []
-    for times in purchases.values():
-        if len(times) < min_count:
-            continue
-        interval = max((times[-1] - times[0]) / (len(times) - 1), MIN_INTERVAL_DAYS)
-        rates.append(1.0 / interval)
-        missed += max(0.0, (now - times[-1]) / interval - 1.0) / interval
-    if not rates:
+    return purchases
+
+
+def _mean_interval(times: Sequence[float]) -> float:
+    return max((times[-1] - times[0]) / (len(times) - 1), MIN_INTERVAL_DAYS)
+
+
+def overdue_needs(
+    needs: Sequence[Collection[str]],
+    days: Sequence[float],
+    *,
+    min_count: int = 3,
+    tolerance: float = 2.0,
+) -> float:
+    """How far the customer's regular categories are overdue at the last session, in units of
+    the customer's own regularity: over the categories of ``needs`` (categories per session,
+    oldest first) bought in at least ``min_count`` sessions, the sum of max(0, z - ``tolerance``)
+    with z = ln(days since the last purchase / mean interval) / spread. The spread is the
+    standard deviation of ln(interval / its category's mean interval) over those categories,
+    shrunk towards PRIOR_SPREAD; ``days`` are the sessions' times in days (same order). 0.0
+    without such a category."""
+    purchases = _purchase_days(needs, days)
+    regular = {c: t for c, t in purchases.items() if len(t) >= min_count}
+    if not regular:
         return 0.0
-    return missed / max(sum(rates), floor * min(rates))
+    squares, count = PRIOR_WEIGHT * PRIOR_SPREAD**2, PRIOR_WEIGHT
+    for times in regular.values():
+        mean = _mean_interval(times)
+        for earlier, later in itertools.pairwise(times):
+            squares += math.log(max(later - earlier, MIN_INTERVAL_DAYS) / mean) ** 2
+            count += 1
+    spread = math.sqrt(squares / count)
+    now = days[-1]
+    overdue = 0.0
+    for times in regular.values():
+        since = now - times[-1]
+        if since > 0:
+            z = math.log(since / _mean_interval(times)) / spread
+            overdue += max(0.0, z - tolerance)
+    return overdue
+
+
+def first_purchases(
+    needs: Sequence[Collection[str]],
+    days: Sequence[float],
+    *,
+    window_days: float = 21.0,
+    min_count: int = 3,
+    one_off_weight: float = 0.25,
+    cap: float = 2.0,
+) -> float:
+    """Categories first bought in the last ``window_days`` by a customer seen for at least
+    ``window_days`` before them, each weighted by how long the customer went without it: the
+    sum of weight x min(``cap``, days seen before its first purchase / g), g = the median mean
+    interval of the customer's categories bought in ``min_count``+ sessions (DEFAULT_INTERVAL
+    days without one). Weight 1 when bought in two or more sessions since, 0 when bought once
+    and not again within g (a one-off: exploration), ``one_off_weight`` while it is too early to
+    tell. ``needs`` and ``days`` as for ``overdue_needs``."""
+    purchases = _purchase_days(needs, days)
+    if not purchases:
+        return 0.0
+    intervals = [_mean_interval(t) for t in purchases.values() if len(t) >= min_count]
+    usual = statistics.median(intervals) if intervals else DEFAULT_INTERVAL
+    start, now = days[0], days[-1]
+    total = 0.0
+    for times in purchases.values():
+        first = times[0]
+        if now - first > window_days or first - start < window_days:
+            continue
+        if len(times) >= 2:
+            weight = 1.0
+        else:
+            weight = 0.0 if now - first > usual else one_off_weight
+        total += weight * min(cap, (first - start) / usual)
+    return total
 
 
 def discovery_excess(
@@ -120,20 +189,3 @@ def discovery_excess(
     now = sum(1 for i in first.values() if i > last - recent)
     before = sum(1 for i in first.values() if last - recent - reference < i <= last - recent)
     return now - recent * before / reference
-
-
-def new_needs(
-    needs: Sequence[Collection[str]], *, window: int, established: int, repeat: int = 2
-) -> float | None:
-    """Share of the distinct categories of the last ``window`` sessions of ``needs`` that no
-    earlier session holds and at least ``repeat`` sessions of the window hold; None when fewer
-    than ``established`` sessions come before the window, 0.0 when the window holds none."""
-    parts = split_window(needs, window, established)
-    if parts is None:
-        return None
-    before, recent = parts
-    known = {c for session in before for c in session}
-    seen = Counter(c for session in recent for c in set(session))
-    if not seen:
-        return 0.0
-    return sum(1 for c, k in seen.items() if c not in known and k >= repeat) / len(seen)

@@ -35,10 +35,16 @@ sessions before it (the paper's Algorithm 1, the same dA and dB the funnel worke
           sessions they never bought before them (env LENS_ANOMALY_NOVELTY_WINDOW). A
           behaviour change lasts, one odd basket does not; customers with fewer than 3
           sessions before those (env LENS_ANOMALY_ESTABLISHED) get no level;
-          with --catalog (each product's category), + 1.5 x the share of the
-          customer's regular categories absent from those 4 sessions (dropped needs)
-          + 1.5 x the share of their categories new to the customer and bought in 2+
-          of them (new needs); env LENS_ANOMALY_DROP_WEIGHT, LENS_ANOMALY_NEW_WEIGHT
+          with --catalog (each product's category), + 0.3 x the overdue needs: for
+          each category bought in 3+ sessions, how many of the customer's own spreads
+          of log intervals the days since its last purchase lie beyond its mean
+          interval, less 2, summed (needs that stopped) + 0.5 x the first purchases
+          above 2: categories first bought in the last 21 days by a customer seen 21
+          days before them, each the days gone without it over their usual interval
+          (at most 2; fully when bought again, not when a one-off) (needs that
+          started) + 0.3 x the burst of first purchases in the last 2 sessions above
+          1.5 beyond their own pace; env LENS_ANOMALY_DROP_WEIGHT,
+          LENS_ANOMALY_NEW_WEIGHT, LENS_ANOMALY_DISCOVERY_WEIGHT
   fk    = the customer's behaviour cluster: nearest centroid of its funnel embedding fE
           (--clusters FILE, or k-means fitted here on everyone's fE, K by silhouette)
   dB    = robust z-score of the level against the levels of the other customers of the

@@ -133,13 +133,13 @@ def test_the_worker_reads_the_anomaly_catalog_flag_or_variable(clean_lens_env, m
     catalog.write_text("PROD_ID,PRODUCT_SUBCLASS\nP0000,milk\nP0001,diapers\n")
     config = FunnelServiceConfig.from_settings(worker_settings("--catalog", str(catalog)))
     assert config.anomaly.categories == {"P0000": "milk", "P0001": "diapers"}
-    assert (config.anomaly.drop_weight, config.anomaly.new_weight) == (2.5, 1.5)
+    assert (config.anomaly.drop_weight, config.anomaly.new_weight) == (0.3, 0.5)
     assert config.anomaly.discovery_weight == 0.3
     monkeypatch.setenv("LENS_ANOMALY_CATALOG", str(catalog))
-    monkeypatch.setenv("LENS_ANOMALY_NEW_WEIGHT", "0.5")
+    monkeypatch.setenv("LENS_ANOMALY_NEW_WEIGHT", "0.8")
     config = FunnelServiceConfig.from_settings(worker_settings())
     assert config.anomaly.categories == {"P0000": "milk", "P0001": "diapers"}
-    assert config.anomaly.new_weight == 0.5
+    assert config.anomaly.new_weight == 0.8
     monkeypatch.setenv("LENS_ANOMALY_CATALOG", "")
     assert FunnelServiceConfig.from_settings(worker_settings()).anomaly.categories is None
 

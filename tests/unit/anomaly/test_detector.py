@@ -1,7 +1,10 @@
+import math
+
 import pytest
 
 from lens import v1
 from lens.anomaly.detector import AnomalyConfig, AnomalyDetector, sustained_level
+from lens.anomaly.needs import PRIOR_SPREAD, PRIOR_WEIGHT
 from lens.errors import ConfigError
 from lens.stream.event_time import to_timestamp
 from lens.stream.funnel_state import FunnelState, LastPrediction, SessionRecord
@@ -117,12 +120,13 @@ def test_observe_session_uses_the_state_prediction_and_cluster():
     assert state.distances == [pytest.approx(1 / 6)]
 
 
-def test_observe_session_measures_lapsed_needs_in_the_days_of_the_kept_sessions():
+def test_observe_session_measures_overdue_needs_in_the_days_of_the_kept_sessions():
     """Milk every 2 days for 8 sessions, then bread only: how late milk is depends on the
     sessions' own times, not on how many trips came since."""
     catalog = {"milk": "dairy", "bread": "bakery"}
     cfg = AnomalyConfig(min_history=1, window=5, min_sessions=1, categories=catalog,
-                        novelty_weight=0.0, smoothing=1, lapse_tolerance=0.0, drop_weight=1.0)
+                        novelty_weight=0.0, smoothing=1, overdue_tolerance=0.0, drop_weight=1.0,
+                        new_weight=0.0, discovery_weight=0.0)
 
     def level(last_day: float) -> float:
         sessions = [record(i, "milk", day=2 * i) for i in range(1, 9)]
@@ -135,9 +139,10 @@ def test_observe_session_measures_lapsed_needs_in_the_days_of_the_kept_sessions(
                              items=[v1.SessionItem(product_id="bread", quantity=1)])
         return AnomalyDetector(cfg).observe_session(state, session).level
 
-    # milk last on day 16, interval 2: on day 22 two purchases missed beyond one interval,
-    # halved by the floor (a single regular category); on day 18, none
-    assert level(22.0) == pytest.approx(1.0)
+    # milk last on day 16, 7 intervals of exactly 2 days: its spread is the prior's, diluted;
+    # on day 22, 6 days since on a 2-day interval; on day 18, no later than usual
+    spread = math.sqrt(PRIOR_WEIGHT * PRIOR_SPREAD**2 / (PRIOR_WEIGHT + 7))
+    assert level(22.0) == pytest.approx(math.log(3) / spread)
     assert level(18.0) == pytest.approx(0.0)
 
 

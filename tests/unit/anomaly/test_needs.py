@@ -1,13 +1,17 @@
 """Need-level signals of Algorithm 1 over a product catalog (``lens.anomaly.needs``)."""
 
+import math
+
 import pytest
 
 from lens.anomaly import AnomalyConfig, sustained_level
 from lens.anomaly.needs import (
+    PRIOR_SPREAD,
+    PRIOR_WEIGHT,
     discovery_excess,
-    lapsed_needs,
+    first_purchases,
     need_sessions,
-    new_needs,
+    overdue_needs,
     read_catalog,
 )
 from lens.errors import ConfigError
@@ -39,23 +43,50 @@ def test_need_sessions_map_products_to_categories_and_leave_unlisted_ones_out():
     assert needs([("milk_a", "milk_b", "unknown"), ()]) == [frozenset({"milk"}), frozenset()]
 
 
-def test_dropped_categories_lapse_with_the_days_since_their_last_purchase():
+def clockwork_spread(intervals: int) -> float:
+    """The spread of a customer whose ``intervals`` intervals all equal their category's mean:
+    the prior alone, diluted by them."""
+    return math.sqrt(PRIOR_WEIGHT * PRIOR_SPREAD**2 / (PRIOR_WEIGHT + intervals))
+
+
+def test_dropped_categories_are_overdue_in_units_of_the_customers_own_regularity():
     stopped = ROUTINE + [("milk_a", "bread_a")] * 4  # no more baby products
-    # every 2 days: the last session is day 18, the baby categories' last day 10 -> each is 8
-    # days late on a 2-day interval, 3 purchases missed beyond one interval; 2 of 4 equal rates
-    assert lapsed_needs(needs(stopped), every(2, 10)) == pytest.approx(2 * 3 / 4)
-    # the same sessions 4 days apart: the interval doubles, so do the days; the same lapse
-    assert lapsed_needs(needs(stopped), every(4, 10)) == pytest.approx(1.5)
-    assert lapsed_needs(needs(ROUTINE + ROUTINE[:4]), every(2, 10)) == 0.0
+    # every 2 days: baby categories last on day 10 (5 intervals each), milk and bread on day 18
+    # (9 each); on day 18 each baby category is 8 days late on a 2-day interval
+    spread = clockwork_spread(5 + 5 + 9 + 9)
+    late = math.log(8 / 2) / spread - 2.0
+    assert overdue_needs(needs(stopped), every(2, 10)) == pytest.approx(2 * late)
+    # summed, not averaged: a whole department that stops weighs more than one category
+    one_dropped = ROUTINE + [("milk_a", "bread_a", "diaper_a")] * 4
+    assert 0 < overdue_needs(needs(one_dropped), every(2, 10)) < overdue_needs(
+        needs(stopped), every(2, 10))
+    # the same sessions 4 days apart: intervals and lateness double, the same overdue
+    assert overdue_needs(needs(stopped), every(4, 10)) == pytest.approx(2 * late)
+    assert overdue_needs(needs(ROUTINE + ROUTINE[:4]), every(2, 10)) == 0.0
     # days, not trips: two more trips on the last day, without those categories, change nothing
-    assert lapsed_needs(needs(stopped + [("beer_a",)] * 2), every(2, 10) + [18, 18]) == (
-        pytest.approx(1.5))
+    assert overdue_needs(needs(stopped + [("beer_a",)] * 2), every(2, 10) + [18, 18]) == (
+        pytest.approx(2 * late))
+    with pytest.raises(ValueError, match="times"):
+        overdue_needs(needs(stopped), every(2, 9))
+
+
+def test_the_same_gap_is_less_overdue_for_a_customer_who_buys_on_and_off():
+    # milk (and the unlisted rest) on alternating 1- and 3-day gaps, mean 2, then 8 days of none
+    sessions = [("milk_a",)] * 9 + [("unlisted",)]
+    steady = [2.0 * i for i in range(9)] + [24.0]
+    jittery = [0, 1, 4, 5, 8, 9, 12, 13, 16, 24.0]
+    assert overdue_needs(needs(sessions), steady) > overdue_needs(needs(sessions), jittery) > 0
+    # a gap within the tolerance: 3 days since on a 2-day interval, ln 1.5 / spread = 1.87 < 2
+    assert math.log(1.5) / clockwork_spread(8) < 2
+    assert overdue_needs(needs(sessions), [*steady[:-1], 19.0]) == 0.0
+    # bought in fewer than min_count sessions: no regular need to be late
+    assert overdue_needs(needs(sessions), steady, min_count=10) == 0.0
 
 
 def test_a_brand_switch_within_a_category_is_no_dropped_need_nor_a_new_one():
     switched = ROUTINE + [("milk_b", "bread_b", "diaper_b", "food_a")] * 4
-    assert lapsed_needs(needs(switched), every(2, 10)) == 0.0
-    assert new_needs(needs(switched), **SPLIT) == 0.0
+    assert overdue_needs(needs(switched), every(2, 10)) == 0.0
+    assert first_purchases(needs(switched), every(4, 10)) == 0.0
     assert discovery_excess(needs(switched)) == 0.0
     config = AnomalyConfig(categories=CATALOG)
     # the product-level novelty sees 3 of 4 products new; the need level adds nothing to it
@@ -64,29 +95,26 @@ def test_a_brand_switch_within_a_category_is_no_dropped_need_nor_a_new_one():
     assert sustained_level([0.0], switched, config, times) == pytest.approx(without)
 
 
-def test_a_new_category_bought_repeatedly_raises_the_new_share():
-    pet = ROUTINE + [("milk_a", "bread_a", "cat_a")] * 2 + [("milk_a", "litter_a", "cat_a")] * 2
-    # window categories {milk, bread, pet_food, cat_litter}: pet_food new and in 4 sessions,
-    # cat_litter new and in 2 -> 2 / 4
-    assert new_needs(needs(pet), **SPLIT) == pytest.approx(0.5)
-    # a new category bought once (exploration) does not count
-    once = ROUTINE + [("milk_a", "beer_a")] + [("milk_a",)] * 3
-    assert new_needs(needs(once), **SPLIT) == 0.0
-    assert new_needs(needs(once), **SPLIT, repeat=1) == pytest.approx(0.5)
-
-
-def test_a_single_regular_category_skipped_stays_below_a_dropped_department():
-    # milk on days 0, 4 and 8 (interval 4), then trips without a listed product until day 24:
-    # 16 days late, 3 purchases missed; alone it weighs max(its rate, floor 2 x its rate) -> 3/2
-    sparse = [("milk_a",), ("unlisted",), ("milk_a",), ("unlisted",), ("milk_a",)]
-    sparse += [("unlisted",)] * 4
-    days = [0, 2, 4, 6, 8, 12, 16, 20, 24]
-    assert lapsed_needs(needs(sparse), days, min_count=3) == pytest.approx(1.5)
-    assert lapsed_needs(needs(sparse), days, min_count=3, floor=0.5) == pytest.approx(3.0)
-    # bought in fewer than min_count sessions: no regular need to lapse
-    assert lapsed_needs(needs(sparse), days, min_count=4) == 0.0
-    with pytest.raises(ValueError, match="times"):
-        lapsed_needs(needs(sparse), days[:-1])
+def test_categories_long_gone_without_and_first_bought_lately_are_first_purchases():
+    # milk and bread every 3 days from day 0 to 30 (usual interval 3), then a pet arrives
+    routine = [("milk_a", "bread_a")] * 11
+    days = every(3, 11)
+    pet = routine + [("milk_a", "cat_a"), ("milk_a", "litter_a"), ("milk_a", "cat_a")]
+    pet_days = days + [33, 36, 39]
+    # pet food: 33 days without it, 11 usual intervals, capped at 2, bought twice: 2; cat litter
+    # bought once, 3 days ago, not yet due again: a quarter of its 2 (too early to tell)
+    assert first_purchases(needs(pet), pet_days) == pytest.approx(2 + 0.25 * 2)
+    # exploration: beer once on day 33, not again within the usual 3 days: nothing
+    explored = routine + [("milk_a", "beer_a"), ("milk_a",), ("milk_a",)]
+    assert first_purchases(needs(explored), pet_days) == 0.0
+    # a young history (seen from day 20 only) discovers needs it always had: nothing
+    young = [d + 20 for d in every(1.3, 11)]
+    assert first_purchases(needs(pet), young + [34.0, 35.0, 36.0]) == 0.0
+    # first bought longer than the window ago: no longer counted
+    assert first_purchases(needs(pet), pet_days, window_days=2) == 0.0
+    # no category measured: the usual interval is the default 14 days
+    sparse = [("beer_a",)] + [("unlisted",)] * 7 + [("cat_a",)] * 2
+    assert first_purchases(needs(sparse), every(3, 10)) == pytest.approx(24 / 14)
 
 
 def test_a_burst_of_first_purchases_beyond_the_customers_pace_is_a_discovery():
@@ -100,8 +128,6 @@ def test_a_burst_of_first_purchases_beyond_the_customers_pace_is_a_discovery():
 
 
 def test_short_histories_have_no_need_signals():
-    assert new_needs(needs(ROUTINE), window=4, established=3) is None
-    assert new_needs(needs(ROUTINE[:3] + [()] * 4), **SPLIT) == 0.0  # empty window
     assert sustained_level([0.2], ROUTINE, AnomalyConfig(categories=CATALOG)) is None
 
 
@@ -110,9 +136,11 @@ def test_the_level_adds_the_weighted_need_signals_only_with_a_catalog():
     times = [DAY * d for d in every(2, 10)]
     plain = sustained_level([0.2], stopped, AnomalyConfig())
     assert plain == pytest.approx(0.15 * 0.2)  # nothing new at product level
-    with_catalog = AnomalyConfig(categories=CATALOG, drop_weight=2.0, lapse_tolerance=0.5)
-    # lapsed 1.5 (above), 1.0 beyond the tolerance
-    assert sustained_level([0.2], stopped, with_catalog, times) == pytest.approx(plain + 2.0)
+    with_catalog = AnomalyConfig(categories=CATALOG, drop_weight=2.0, overdue_tolerance=1.0)
+    overdue = overdue_needs(needs(stopped), every(2, 10), tolerance=1.0)
+    assert overdue > 0
+    assert sustained_level([0.2], stopped, with_catalog, times) == pytest.approx(
+        plain + 2.0 * overdue)
     weightless = AnomalyConfig(categories=CATALOG, drop_weight=0.0, new_weight=0.0,
                                discovery_weight=0.0)
     assert sustained_level([0.2], stopped, weightless, times) == pytest.approx(plain)
@@ -121,9 +149,10 @@ def test_the_level_adds_the_weighted_need_signals_only_with_a_catalog():
 
 
 def test_need_settings_are_checked():
-    for bad in ({"drop_weight": -1.0}, {"new_weight": float("nan")}, {"lapse_tolerance": -0.1},
-                {"discovery_weight": float("inf")}, {"need_min_count": 0},
-                {"new_need_repeat": 0}, {"need_floor": 0.0}, {"discovery_reference": 0}):
+    for bad in ({"drop_weight": -1.0}, {"new_weight": float("nan")},
+                {"overdue_tolerance": -0.1}, {"new_tolerance": float("inf")},
+                {"discovery_weight": float("inf")}, {"new_window_days": -1.0},
+                {"need_min_count": 1}, {"discovery_reference": 0}):
         with pytest.raises(ConfigError):
             AnomalyConfig(**bad)
 

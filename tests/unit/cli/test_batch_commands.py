@@ -3,10 +3,12 @@
 
 import csv
 import json
+import math
 
 import numpy as np
 import pytest
 
+from lens.anomaly.needs import PRIOR_SPREAD, PRIOR_WEIGHT
 from lens.baselines.recommender import NextBasket
 from lens.cli.main import main
 
@@ -110,9 +112,12 @@ def test_anomalies_catalog_flags_a_customer_who_dropped_a_need(tmp_path, fake_mo
     assert main([*scored, "--catalog", str(catalog), "--out", str(out)]) == 0
     assert "1 cluster(s), 1 above dB 3.5" in capsys.readouterr().out
     first = next(csv.DictReader(out.open()))
-    # dA 0 (milk predicted, milk bought); bread, daily on days 1-4, is 4 days late on day 8: 3
-    # purchases missed, averaged with milk at the same rate -> 1.5; 2.5 x (1.5 - 0.2)
-    assert first["customer_id"] == "c0" and float(first["level"]) == pytest.approx(3.25)
+    # dA 0 (milk predicted, milk bought); bread, daily on days 1-4, is 4 days since on day 8:
+    # ln 4 over the customer's spread (10 intervals of exactly their mean: the prior's, diluted),
+    # beyond 2 spreads, x 0.3
+    spread = math.sqrt(PRIOR_WEIGHT * PRIOR_SPREAD**2 / (PRIOR_WEIGHT + 3 + 7))
+    assert first["customer_id"] == "c0"
+    assert float(first["level"]) == pytest.approx(0.3 * (math.log(4) / spread - 2), rel=1e-5)
     monkeypatch.setenv("LENS_ANOMALY_CATALOG", str(catalog))  # the same from the environment
     monkeypatch.setenv("LENS_ANOMALY_DROP_WEIGHT", "0")
     assert main(scored) == 0
