@@ -31,6 +31,7 @@ from lens.anomaly.needs import (
     first_purchases,
     need_sessions,
     overdue_needs,
+    purchase_days,
     read_catalog,
 )
 from lens.anomaly.repertoire import novelty
@@ -61,6 +62,7 @@ __all__ = [
     "novelty",
     "overdue_needs",
     "prediction_distance",
+    "purchase_days",
     "read_catalog",
     "robust_z",
     "split_last_sessions",

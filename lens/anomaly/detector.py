@@ -39,7 +39,13 @@ from typing import Any
 
 from lens import v1
 from lens.anomaly.distance import prediction_distance
-from lens.anomaly.needs import discovery_excess, first_purchases, need_sessions, overdue_needs
+from lens.anomaly.needs import (
+    discovery_excess,
+    first_purchases,
+    need_sessions,
+    overdue_needs,
+    purchase_days,
+)
 from lens.anomaly.repertoire import novelty
 from lens.anomaly.robust import RobustWindow
 from lens.errors import ConfigError, DataError
@@ -165,10 +171,10 @@ def sustained_level(
     if times is None:
         raise ValueError("the need-level signals need the sessions' times")
     needs = need_sessions(sessions, config.categories)
-    days = [t / MICROS_PER_DAY for t in times]
-    overdue = overdue_needs(needs, days, min_count=config.need_min_count,
+    purchases = purchase_days(needs, [t / MICROS_PER_DAY for t in times])
+    overdue = overdue_needs(purchases, min_count=config.need_min_count,
                             tolerance=config.overdue_tolerance)
-    first = first_purchases(needs, days, window_days=config.new_window_days,
+    first = first_purchases(purchases, window_days=config.new_window_days,
                             min_count=config.need_min_count)
     discovered = discovery_excess(needs, recent=config.discovery_recent,
                                   reference=config.discovery_reference)

@@ -39,16 +39,22 @@ one or two trips.
 import itertools
 import math
 import statistics
+from collections import defaultdict
 from collections.abc import Collection, Mapping, Sequence
+from dataclasses import dataclass
 from pathlib import Path
+
+import numpy as np
 
 from lens.errors import ConfigError
 
 __all__ = [
+    "PurchaseDays",
     "discovery_excess",
     "first_purchases",
     "need_sessions",
     "overdue_needs",
+    "purchase_days",
     "read_catalog",
 ]
 
@@ -85,17 +91,27 @@ def need_sessions(
     return [frozenset(categories[p] for p in products if p in categories) for products in sessions]
 
 
-def _purchase_days(
-    needs: Sequence[Collection[str]], days: Sequence[float]
-) -> dict[str, list[float]]:
-    """category -> the days of the sessions that bought it, oldest first."""
-    if len(needs) != len(days):
+@dataclass(frozen=True)
+class PurchaseDays:
+    """When a customer bought each category: ``by_category`` maps a category to the days of the
+    sessions that bought it (oldest first); ``start`` and ``now`` are the first and the last
+    session's days. Built once per scored session (``purchase_days``), read by the signals."""
+
+    by_category: dict[str, list[float]]
+    start: float
+    now: float
+
+
+def purchase_days(needs: Sequence[Collection[str]], days: Sequence[float]) -> PurchaseDays:
+    """``PurchaseDays`` of ``needs`` (categories per session, oldest first) and ``days`` (the
+    sessions' times in days, same order, at least one)."""
+    if len(needs) != len(days) or not days:
         raise ValueError(f"{len(needs)} sessions but {len(days)} times")
-    purchases: dict[str, list[float]] = {}
+    by_category: dict[str, list[float]] = defaultdict(list)
     for categories, day in zip(needs, days, strict=True):
         for category in categories:
-            purchases.setdefault(category, []).append(day)
-    return purchases
+            by_category[category].append(day)
+    return PurchaseDays(dict(by_category), days[0], days[-1])
 
 
 def _mean_interval(times: Sequence[float]) -> float:
@@ -103,43 +119,37 @@ def _mean_interval(times: Sequence[float]) -> float:
 
 
 def overdue_needs(
-    needs: Sequence[Collection[str]],
-    days: Sequence[float],
-    *,
-    min_count: int = 3,
-    tolerance: float = 2.0,
+    purchases: PurchaseDays, *, min_count: int = 3, tolerance: float = 2.0
 ) -> float:
     """How far the customer's regular categories are overdue at the last session, in units of
-    the customer's own regularity: over the categories of ``needs`` (categories per session,
-    oldest first) bought in at least ``min_count`` sessions, the sum of max(0, z - ``tolerance``)
-    with z = ln(days since the last purchase / mean interval) / spread. The spread is the
-    standard deviation of ln(interval / its category's mean interval) over those categories,
-    shrunk towards PRIOR_SPREAD; ``days`` are the sessions' times in days (same order). 0.0
-    without such a category."""
-    purchases = _purchase_days(needs, days)
-    regular = {c: t for c, t in purchases.items() if len(t) >= min_count}
+    the customer's own regularity: over the categories bought in at least ``min_count``
+    sessions, the sum of max(0, z - ``tolerance``) with z = ln(days since the last purchase /
+    mean interval) / spread. The spread is the standard deviation of ln(interval / its
+    category's mean interval) over those categories, shrunk towards PRIOR_SPREAD. 0.0 without
+    such a category."""
+    regular = [t for t in purchases.by_category.values() if len(t) >= min_count]
     if not regular:
         return 0.0
-    squares, count = PRIOR_WEIGHT * PRIOR_SPREAD**2, PRIOR_WEIGHT
-    for times in regular.values():
-        mean = _mean_interval(times)
-        for earlier, later in itertools.pairwise(times):
-            squares += math.log(max(later - earlier, MIN_INTERVAL_DAYS) / mean) ** 2
-            count += 1
-    spread = math.sqrt(squares / count)
-    now = days[-1]
-    overdue = 0.0
-    for times in regular.values():
-        since = now - times[-1]
-        if since > 0:
-            z = math.log(since / _mean_interval(times)) / spread
-            overdue += max(0.0, z - tolerance)
-    return overdue
+    # every regular category's days end to end: the gaps within each, and its mean interval
+    days = np.fromiter(itertools.chain.from_iterable(regular), dtype=float)
+    ends = np.cumsum([len(t) for t in regular])
+    starts = ends - np.array([len(t) for t in regular])
+    log_means = np.log(np.maximum(
+        (days[ends - 1] - days[starts]) / (ends - starts - 1), MIN_INTERVAL_DAYS))
+    within = np.ones(days.size - 1, dtype=bool)
+    within[ends[:-1] - 1] = False  # the step from one category's last day to the next's first
+    log_gaps = np.log(np.maximum(np.diff(days)[within], MIN_INTERVAL_DAYS))
+    deviations = log_gaps - np.repeat(log_means, ends - starts - 1)
+    spread = math.sqrt((PRIOR_WEIGHT * PRIOR_SPREAD**2 + float(deviations @ deviations))
+                       / (PRIOR_WEIGHT + deviations.size))
+    since = purchases.now - days[ends - 1]
+    late = since > 0
+    z = (np.log(since[late]) - log_means[late]) / spread
+    return float(np.maximum(z - tolerance, 0.0).sum())
 
 
 def first_purchases(
-    needs: Sequence[Collection[str]],
-    days: Sequence[float],
+    purchases: PurchaseDays,
     *,
     window_days: float = 21.0,
     min_count: int = 3,
@@ -152,18 +162,17 @@ def first_purchases(
     interval of the customer's categories bought in ``min_count``+ sessions (DEFAULT_INTERVAL
     days without one). Weight 1 when bought in two or more sessions since, 0 when bought once
     and not again within g (a one-off: exploration), ``one_off_weight`` while it is too early to
-    tell. ``needs`` and ``days`` as for ``overdue_needs``."""
-    purchases = _purchase_days(needs, days)
-    if not purchases:
+    tell."""
+    start, now = purchases.start, purchases.now
+    recent = [t for t in purchases.by_category.values()
+              if now - t[0] <= window_days and t[0] - start >= window_days]
+    if not recent:
         return 0.0
-    intervals = [_mean_interval(t) for t in purchases.values() if len(t) >= min_count]
+    intervals = [_mean_interval(t) for t in purchases.by_category.values() if len(t) >= min_count]
     usual = statistics.median(intervals) if intervals else DEFAULT_INTERVAL
-    start, now = days[0], days[-1]
     total = 0.0
-    for times in purchases.values():
+    for times in recent:
         first = times[0]
-        if now - first > window_days or first - start < window_days:
-            continue
         if len(times) >= 2:
             weight = 1.0
         else:

@@ -12,6 +12,7 @@ from lens.anomaly.needs import (
     first_purchases,
     need_sessions,
     overdue_needs,
+    purchase_days,
     read_catalog,
 )
 from lens.errors import ConfigError
@@ -32,6 +33,10 @@ DAY = 86_400_000_000  # microseconds
 
 def needs(sessions):
     return need_sessions(sessions, CATALOG)
+
+
+def history(sessions, days):
+    return purchase_days(needs(sessions), days)
 
 
 def every(days, count, start=0.0):
@@ -55,19 +60,19 @@ def test_dropped_categories_are_overdue_in_units_of_the_customers_own_regularity
     # (9 each); on day 18 each baby category is 8 days late on a 2-day interval
     spread = clockwork_spread(5 + 5 + 9 + 9)
     late = math.log(8 / 2) / spread - 2.0
-    assert overdue_needs(needs(stopped), every(2, 10)) == pytest.approx(2 * late)
+    assert overdue_needs(history(stopped, every(2, 10))) == pytest.approx(2 * late)
     # summed, not averaged: a whole department that stops weighs more than one category
     one_dropped = ROUTINE + [("milk_a", "bread_a", "diaper_a")] * 4
-    assert 0 < overdue_needs(needs(one_dropped), every(2, 10)) < overdue_needs(
-        needs(stopped), every(2, 10))
+    assert 0 < overdue_needs(history(one_dropped, every(2, 10))) < overdue_needs(
+        history(stopped, every(2, 10)))
     # the same sessions 4 days apart: intervals and lateness double, the same overdue
-    assert overdue_needs(needs(stopped), every(4, 10)) == pytest.approx(2 * late)
-    assert overdue_needs(needs(ROUTINE + ROUTINE[:4]), every(2, 10)) == 0.0
+    assert overdue_needs(history(stopped, every(4, 10))) == pytest.approx(2 * late)
+    assert overdue_needs(history(ROUTINE + ROUTINE[:4], every(2, 10))) == 0.0
     # days, not trips: two more trips on the last day, without those categories, change nothing
-    assert overdue_needs(needs(stopped + [("beer_a",)] * 2), every(2, 10) + [18, 18]) == (
+    assert overdue_needs(history(stopped + [("beer_a",)] * 2, every(2, 10) + [18, 18])) == (
         pytest.approx(2 * late))
     with pytest.raises(ValueError, match="times"):
-        overdue_needs(needs(stopped), every(2, 9))
+        overdue_needs(history(stopped, every(2, 9)))
 
 
 def test_the_same_gap_is_less_overdue_for_a_customer_who_buys_on_and_off():
@@ -75,18 +80,19 @@ def test_the_same_gap_is_less_overdue_for_a_customer_who_buys_on_and_off():
     sessions = [("milk_a",)] * 9 + [("unlisted",)]
     steady = [2.0 * i for i in range(9)] + [24.0]
     jittery = [0, 1, 4, 5, 8, 9, 12, 13, 16, 24.0]
-    assert overdue_needs(needs(sessions), steady) > overdue_needs(needs(sessions), jittery) > 0
+    steady_late = overdue_needs(history(sessions, steady))
+    assert steady_late > overdue_needs(history(sessions, jittery)) > 0
     # a gap within the tolerance: 3 days since on a 2-day interval, ln 1.5 / spread = 1.87 < 2
     assert math.log(1.5) / clockwork_spread(8) < 2
-    assert overdue_needs(needs(sessions), [*steady[:-1], 19.0]) == 0.0
+    assert overdue_needs(history(sessions, [*steady[:-1], 19.0])) == 0.0
     # bought in fewer than min_count sessions: no regular need to be late
-    assert overdue_needs(needs(sessions), steady, min_count=10) == 0.0
+    assert overdue_needs(history(sessions, steady), min_count=10) == 0.0
 
 
 def test_a_brand_switch_within_a_category_is_no_dropped_need_nor_a_new_one():
     switched = ROUTINE + [("milk_b", "bread_b", "diaper_b", "food_a")] * 4
-    assert overdue_needs(needs(switched), every(2, 10)) == 0.0
-    assert first_purchases(needs(switched), every(4, 10)) == 0.0
+    assert overdue_needs(history(switched, every(2, 10))) == 0.0
+    assert first_purchases(history(switched, every(4, 10))) == 0.0
     assert discovery_excess(needs(switched)) == 0.0
     config = AnomalyConfig(categories=CATALOG)
     # the product-level novelty sees 3 of 4 products new; the need level adds nothing to it
@@ -103,18 +109,18 @@ def test_categories_long_gone_without_and_first_bought_lately_are_first_purchase
     pet_days = days + [33, 36, 39]
     # pet food: 33 days without it, 11 usual intervals, capped at 2, bought twice: 2; cat litter
     # bought once, 3 days ago, not yet due again: a quarter of its 2 (too early to tell)
-    assert first_purchases(needs(pet), pet_days) == pytest.approx(2 + 0.25 * 2)
+    assert first_purchases(history(pet, pet_days)) == pytest.approx(2 + 0.25 * 2)
     # exploration: beer once on day 33, not again within the usual 3 days: nothing
     explored = routine + [("milk_a", "beer_a"), ("milk_a",), ("milk_a",)]
-    assert first_purchases(needs(explored), pet_days) == 0.0
+    assert first_purchases(history(explored, pet_days)) == 0.0
     # a young history (seen from day 20 only) discovers needs it always had: nothing
     young = [d + 20 for d in every(1.3, 11)]
-    assert first_purchases(needs(pet), young + [34.0, 35.0, 36.0]) == 0.0
+    assert first_purchases(history(pet, young + [34.0, 35.0, 36.0])) == 0.0
     # first bought longer than the window ago: no longer counted
-    assert first_purchases(needs(pet), pet_days, window_days=2) == 0.0
+    assert first_purchases(history(pet, pet_days), window_days=2) == 0.0
     # no category measured: the usual interval is the default 14 days
     sparse = [("beer_a",)] + [("unlisted",)] * 7 + [("cat_a",)] * 2
-    assert first_purchases(needs(sparse), every(3, 10)) == pytest.approx(24 / 14)
+    assert first_purchases(history(sparse, every(3, 10))) == pytest.approx(24 / 14)
 
 
 def test_a_burst_of_first_purchases_beyond_the_customers_pace_is_a_discovery():
@@ -137,7 +143,7 @@ def test_the_level_adds_the_weighted_need_signals_only_with_a_catalog():
     plain = sustained_level([0.2], stopped, AnomalyConfig())
     assert plain == pytest.approx(0.15 * 0.2)  # nothing new at product level
     with_catalog = AnomalyConfig(categories=CATALOG, drop_weight=2.0, overdue_tolerance=1.0)
-    overdue = overdue_needs(needs(stopped), every(2, 10), tolerance=1.0)
+    overdue = overdue_needs(history(stopped, every(2, 10)), tolerance=1.0)
     assert overdue > 0
     assert sustained_level([0.2], stopped, with_catalog, times) == pytest.approx(
         plain + 2.0 * overdue)
