@@ -132,14 +132,14 @@ def overdue_needs(
         return 0.0
     # every regular category's days end to end: the gaps within each, and its mean interval
     days = np.fromiter(itertools.chain.from_iterable(regular), dtype=float)
-    ends = np.cumsum([len(t) for t in regular])
-    starts = ends - np.array([len(t) for t in regular])
+    counts = np.array([len(t) for t in regular])
+    ends = np.cumsum(counts)
     log_means = np.log(np.maximum(
-        (days[ends - 1] - days[starts]) / (ends - starts - 1), MIN_INTERVAL_DAYS))
+        (days[ends - 1] - days[ends - counts]) / (counts - 1), MIN_INTERVAL_DAYS))
     within = np.ones(days.size - 1, dtype=bool)
     within[ends[:-1] - 1] = False  # the step from one category's last day to the next's first
     log_gaps = np.log(np.maximum(np.diff(days)[within], MIN_INTERVAL_DAYS))
-    deviations = log_gaps - np.repeat(log_means, ends - starts - 1)
+    deviations = log_gaps - np.repeat(log_means, counts - 1)
     spread = math.sqrt((PRIOR_WEIGHT * PRIOR_SPREAD**2 + float(deviations @ deviations))
                        / (PRIOR_WEIGHT + deviations.size))
     since = purchases.now - days[ends - 1]
