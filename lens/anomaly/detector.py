@@ -78,7 +78,7 @@ class AnomalyConfig:
         ``needs.discovery_excess`` - ``discovery_tolerance``): the tolerances are what
         ordinary customers reach now and then. The overdue and first-purchase terms were chosen
         on the synthetic benchmark's seeds 7-11, checked on 12-15 and measured on held-out
-        seeds 16-27; the discovery terms on 7-11 before (BENCHMARKS.md).
+        seeds 16-31; the discovery terms on 7-11 before (BENCHMARKS.md).
     need_min_count: a category is regular (its interval measured) when bought in this many
         sessions.
     new_window_days: ``first_purchases``' window, and how long the customer must have been seen
