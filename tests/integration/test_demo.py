@@ -37,12 +37,16 @@ def test_demo_builds_runs_the_pipeline_summarizes_and_stops(tmp_path):
     alerts = re.search(r"^alerts: anomaly (\d+), stockout (\d+)", out, re.MULTILINE)
     assert alerts and int(alerts.group(2)) > 0, out[-3000:]  # stock-out alerts are reliable
     assert "STOCKOUT" in out  # shown as they were delivered
-    # the summary scores the alerts against the planted ground truth: at least one planted
-    # behaviour change and one planted surge are alerted (issue 7; how many: BENCHMARKS.md)
-    changes = re.search(r"^planted behaviour changes found: (\d+) of 15", out, re.MULTILINE)
+    # the summary scores the alerts against the planted ground truth: most planted behaviour
+    # changes and surges are alerted, and far from every customer is (the last two detectors
+    # found 13 and 15 of the 15 changes with 25 and 22 of the 300 customers alerted, and 3 of 3
+    # surges: BENCHMARKS.md; the floors leave room for training noise, not for a broken detector)
+    changes = re.search(r"^planted behaviour changes found: (\d+) of 15 \((\d+) customers alerted",
+                        out, re.MULTILINE)
     surges = re.search(r"^planted demand surges found: (\d+) of 3", out, re.MULTILINE)
-    assert changes and int(changes.group(1)) >= 1, out[-3000:]
-    assert surges and int(surges.group(1)) >= 1, out[-3000:]
+    assert changes and int(changes.group(1)) >= 10, out[-3000:]
+    assert int(changes.group(2)) <= 45, out[-3000:]
+    assert surges and int(surges.group(1)) >= 2, out[-3000:]
     assert _summary_number(out, "dead letters") == 0
     assert "/metrics" in out
     assert out.rstrip().endswith("Kafka stopped")
