@@ -134,8 +134,7 @@ def overdue_needs(
     days = np.fromiter(itertools.chain.from_iterable(regular), dtype=float)
     counts = np.array([len(t) for t in regular])
     ends = np.cumsum(counts)
-    log_means = np.log(np.maximum(
-        (days[ends - 1] - days[ends - counts]) / (counts - 1), MIN_INTERVAL_DAYS))
+    log_means = np.log([_mean_interval(t) for t in regular])
     within = np.ones(days.size - 1, dtype=bool)
     within[ends[:-1] - 1] = False  # the step from one category's last day to the next's first
     log_gaps = np.log(np.maximum(np.diff(days)[within], MIN_INTERVAL_DAYS))
