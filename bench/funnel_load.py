@@ -268,7 +268,14 @@ def main() -> None:
     parser.add_argument("--out", type=Path, default=None)
     parser.add_argument("--profile", type=Path, default=None, metavar="PSTATS",
                         help="run the worker under cProfile, stats written here when it stops")
+    parser.add_argument("--server-cpus", type=int, default=0, metavar="N",
+                        help="give the model server the last N CPUs and everything else (broker, "
+                             "worker, this bench) the others, in both the end-to-end run and the "
+                             "server's own capacity: the efficiency then compares the same server "
+                             "capacity with and without the streaming layer in front (0: all "
+                             "processes share every CPU)")
     args = parser.parse_args()
+    server_cpus, other_cpus = split_cpus(args.server_cpus)
     if not any(p.name.isdigit() for p in args.model_base.glob("*")):
         raise SystemExit(f"no exported model under {args.model_base}: run `make demo` once, or "
                          "pass --model-base serving/models/<name>")
@@ -303,8 +310,10 @@ def main() -> None:
                            "--sweep-interval", "5", "--quiet-after", "3", profile=args.profile),
         }.items():
             log = (scratch / f"{name}.log").open("wb")
-            children[name] = subprocess.Popen(command, env=env, stdout=log,
-                                              stderr=subprocess.STDOUT, cwd=REPO)
+            cpus = server_cpus if name == "model-server" else other_cpus
+            children[name] = subprocess.Popen(
+                command, env=env, stdout=log, stderr=subprocess.STDOUT, cwd=REPO,
+                preexec_fn=(lambda cpus=cpus: os.sched_setaffinity(0, cpus)) if cpus else None)
         wait_until(lambda: _ready(web_port), "the worker", 240)
         target = f"127.0.0.1:{model_port}"
         asyncio.run(server_capacity(target, histories_b, 2.0))  # warm-up
@@ -379,6 +388,7 @@ def main() -> None:
             "resupply_records": planned,
             "stockout_alert_latency": latency[STOCKOUT_ALERTS.name],
             "cpu_s_phase1": {n: round(cpu1[n] - cpu0[n], 1) for n in pids},
+            "server_cpus": sorted(server_cpus) or "shared",
             "peak_rss_mib": {n: round(proc_mib(pid), 1) for n, pid in pids.items()},
         }
         print(json.dumps(result, indent=2))
@@ -395,6 +405,21 @@ def main() -> None:
                 process.kill()
         broker.stop()
         shutil.rmtree(scratch, ignore_errors=True)
+
+
+def split_cpus(server_count: int) -> tuple[set[int], set[int]]:
+    """(the model server's CPUs, everyone else's) for ``--server-cpus``; the bench process moves
+    to the others at once, so the broker and worker it starts inherit them. Empty sets: no
+    pinning."""
+    if server_count <= 0:
+        return set(), set()
+    cpus = sorted(os.sched_getaffinity(0))
+    if server_count >= len(cpus):
+        raise SystemExit(f"--server-cpus {server_count}: this machine has {len(cpus)} CPUs, "
+                         "and the streaming layer needs at least one")
+    server, others = set(cpus[-server_count:]), set(cpus[:-server_count])
+    os.sched_setaffinity(0, others)
+    return server, others
 
 
 def _ready(web_port: int) -> bool:
