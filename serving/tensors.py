@@ -43,10 +43,16 @@ def to_tensor_proto(value) -> tensor_pb2.TensorProto:
     """A numpy array (or anything ``np.asarray`` takes) as a TensorProto."""
     array = np.asarray(value)
     if array.dtype.kind in ("U", "S", "O"):
-        flat = [v.encode() if isinstance(v, str) else bytes(v) for v in array.reshape(-1).tolist()]
-        return tensor_pb2.TensorProto(
-            dtype=types_pb2.DT_STRING, tensor_shape=_shape_proto(array.shape), string_val=flat
-        )
+        flat = array.reshape(-1).tolist()
+        try:  # bytes already (the funnel inputs: hundreds per row), protobuf checks each in C
+            strings = tensor_pb2.TensorProto(dtype=types_pb2.DT_STRING, string_val=flat)
+        except TypeError:
+            strings = tensor_pb2.TensorProto(
+                dtype=types_pb2.DT_STRING,
+                string_val=[v.encode() if isinstance(v, str) else bytes(v) for v in flat],
+            )
+        strings.tensor_shape.CopyFrom(_shape_proto(array.shape))
+        return strings
     dtype = _FROM_NUMPY.get(np.dtype(array.dtype.type))
     if dtype is None:
         import tensorflow as tf

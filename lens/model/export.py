@@ -64,14 +64,15 @@ def serving_inputs(
 ) -> dict[str, np.ndarray]:
     """The funnel-signature inputs for each customer's latest ``max_sessions`` baskets (customers
     in ``histories`` order, each history non-empty); S and L come from the exported config (or
-    the server's signature metadata). Features are computed on the whole history, as in training.
+    the server's signature metadata). Features are those of the whole history, as in training:
+    a session's features read only the session before it, so the latest S + 1 baskets give them.
     """
     customers = list(histories)
     B, S, L, F = len(customers), max_sessions, max_basket_items, len(FEATURE_NAMES)
     items = np.full((B, S, L), b"", dtype=object)  # [B, S, L]
     features = np.zeros((B, S, F), np.float32)  # [B, S, F]
     counts = np.zeros(B, np.int32)  # [B]
-    matrices = funnel_features({c: histories[c] for c in customers})
+    matrices = funnel_features({c: list(histories[c])[-(S + 1):] for c in customers})
     for b, customer in enumerate(customers):
         funnel = list(histories[customer])[-S:]
         counts[b] = len(funnel)

@@ -22,6 +22,7 @@ closed-transaction memory, and the open basket is one basket.
 """
 
 import dataclasses
+import functools
 import json
 from collections import Counter
 from collections.abc import Sequence
@@ -68,6 +69,10 @@ def _features(
         day_of_month=day.day,
         month=day.month,
     )
+
+
+def _compact_json(value: Any) -> str:
+    return json.dumps(value, separators=(",", ":"), allow_nan=False)
 
 
 @dataclass(frozen=True)
@@ -138,6 +143,12 @@ class SessionRecord:
             self.days_since_previous,
             int(self.backfilled),
         ]
+
+    @functools.cached_property
+    def json(self) -> str:
+        """``to_list()`` as compact JSON, encoded once: a kept session never changes, and the
+        customer's state around it is written about twice per basket."""
+        return _compact_json(self.to_list())
 
     @classmethod
     def from_list(cls, data: list[Any]) -> "SessionRecord":
@@ -358,9 +369,11 @@ class FunnelState:
             distances=list(self.distances),
         )
 
-    def baskets(self) -> list[Basket]:
-        """The kept sessions as the model's input funnel, oldest first."""
-        return [record.to_basket(self.customer_id) for record in self.sessions]
+    def baskets(self, latest: int | None = None) -> list[Basket]:
+        """The kept sessions (the ``latest`` ones, None = all) as the model's input funnel,
+        oldest first."""
+        records = self.sessions if latest is None else self.sessions[-latest:]
+        return [record.to_basket(self.customer_id) for record in records]
 
     # -- serialisation -------------------------------------------------------------------------
 
@@ -383,10 +396,12 @@ class FunnelState:
             k  cluster (-1 = none)
             d  dA of the latest scored sessions, oldest first
         """
+        return {**self._all_but_sessions(), "s": [r.to_list() for r in self.sessions]}
+
+    def _all_but_sessions(self) -> dict[str, Any]:
         return {
             "v": FORMAT_VERSION,
             "c": self.customer_id,
-            "s": [r.to_list() for r in self.sessions],
             "o": None if self.open_basket is None else self.open_basket.to_list(),
             "x": [[tx, list(nos)] for tx, nos in self.closed_recent],
             "p": None if self.last_prediction is None else self.last_prediction.to_list(),
@@ -419,7 +434,11 @@ class FunnelState:
             ) from exc
 
     def to_bytes(self) -> bytes:
-        return json.dumps(self.to_dict(), separators=(",", ":"), allow_nan=False).encode()
+        """``to_dict()`` as compact JSON, the sessions from their own encoding (``SessionRecord.
+        json``), since they are most of the bytes and never change."""
+        rest = _compact_json(self._all_but_sessions())
+        sessions = ",".join(record.json for record in self.sessions)
+        return f'{rest[:-1]},"s":[{sessions}]}}'.encode()
 
     @classmethod
     def from_bytes(cls, data: bytes) -> "FunnelState":

@@ -104,3 +104,23 @@ def test_next_export_gets_the_next_version(exported, tmp_path):
     (tmp_path / "7").mkdir()
     (tmp_path / ".8-staging").mkdir()
     assert next_version(tmp_path) == 8
+
+
+def test_serving_inputs_of_a_long_history_are_the_training_inputs():
+    """Only the latest S + 1 baskets are read, yet the oldest session shown keeps the gap to the
+    basket before it, as when training reads the whole history."""
+    from lens.data.features import FEATURE_NAMES
+    from tests.unit.model.conftest import basket
+
+    funnels = make_funnels()
+    days = [0, 1, 5, 6, 13, 15, 16, 30, 31, 40, 44, 45, 47]  # uneven gaps, 13 baskets
+    funnels["long"] = tuple(
+        basket("long", d, "milk tea" if i % 2 else "bread") for i, d in enumerate(days)
+    )
+    vocabulary, users = Vocabulary.build(funnels), UserIndex(sorted(funnels))
+    trained = TrainedLens.create(CONFIGS["tiny"], vocabulary, users)
+    x, inputs = string_inputs(trained, funnels)  # asserts equality with the training inputs
+    S = trained.config.max_sessions
+    row = list(funnels).index("long")
+    gaps = inputs["session_features"][row, :, FEATURE_NAMES.index("days_since_previous")]
+    assert gaps.tolist() == [float(b - a) for a, b in zip(days[-S - 1:-1], days[-S:])]

@@ -49,3 +49,9 @@ def test_wrong_content_size_is_an_error():
 def test_strings_from_str_are_utf8():
     proto = to_tensor_proto(np.array(["é"]))
     assert proto.dtype == types_pb2.DT_STRING and proto.string_val == ["é".encode()]
+
+
+def test_an_object_array_of_bytes_and_str_is_all_bytes():
+    proto = to_tensor_proto(np.array([[b"milk", "é"], [b"", np.bytes_(b"tea")]], dtype=object))
+    assert proto.string_val == [b"milk", "é".encode(), b"", b"tea"]
+    assert [d.size for d in proto.tensor_shape.dim] == [2, 2]

@@ -48,6 +48,15 @@ def test_bytes_round_trip_keeps_everything():
     assert restored.baskets()[0].items == ("p1", "p2")
 
 
+def test_bytes_are_the_dict_after_kept_sessions_were_encoded_and_the_state_moved_on():
+    state = FunnelState("c1")
+    for i in range(1, 6):
+        state.add_session(record("s1", i, n_items=3), max_sessions=3)
+        state.distances.append(0.1 * i)
+        assert json.loads(state.to_bytes()) == state.to_dict()  # sessions encoded once, reused
+    assert [r.session_index for r in FunnelState.from_bytes(state.to_bytes()).sessions] == [3, 4, 5]
+
+
 def test_session_record_round_trips_through_the_proto():
     r = record("s1", 2, n_items=3)
     assert SessionRecord.from_session(r.to_session("c1")) == r

@@ -9,6 +9,7 @@ from prometheus_client import CollectorRegistry
 
 from lens import v1
 from lens.data.features import FEATURE_NAMES
+from lens.model.export import serving_inputs as model_serving_inputs
 from lens.stream import FunnelState, Sessionizer
 from serving.errors import ModelServerError
 from services.funnel import FunnelMetrics
@@ -48,6 +49,17 @@ def test_serving_inputs_pad_left_aligned_sessions():
     assert not inputs["session_features"][0, 2].any()  # padding session
     assert inputs["session_count"].tolist() == [2]
     assert inputs["customer_id"].tolist() == [b"c1"]
+
+
+def test_serving_inputs_of_many_kept_sessions_are_those_of_all_of_them():
+    baskets = [(f"p{n}", f"q{n % 3}") for n in range(12)]
+    state = state_with_sessions(baskets=baskets)
+    everything = model_serving_inputs({"c1": state.baskets()}, 4, 3)
+    inputs = serving_inputs([state], 4, 3)
+    assert inputs.keys() == everything.keys()
+    for name, array in everything.items():
+        np.testing.assert_array_equal(inputs[name], array)
+    assert inputs["session_items"][0, 0].tolist() == [b"p8", b"q2", b""]
 
 
 def test_prediction_from_outputs_cuts_the_basket_at_its_size():
