@@ -121,16 +121,22 @@ class SessionRecord:
         )
 
     def to_basket(self, customer_id: str) -> Basket:
-        """The batch form (``lens.data.basket.Basket``, naive UTC timestamp) the model reads."""
-        return Basket(
-            customer_id=customer_id,
-            basket_id=self.transaction_id,
-            store_id=self.store_id,
-            timestamp=to_datetime(self.timestamp).replace(tzinfo=None),
-            items=self.products,
-            quantities=tuple(q for _, q, _ in self.items),
-            amounts=tuple(a for _, _, a in self.items),
-        )
+        """The batch form (``lens.data.basket.Basket``, naive UTC timestamp) the model reads.
+        Built once per record and customer: every prediction of the customer reads their kept
+        sessions as baskets twice (the model's inputs, the demand rhythms of Algorithm 2)."""
+        basket = self.__dict__.get("_basket")  # frozen: cached the way functools.cached_property does
+        if basket is None or basket.customer_id != customer_id:
+            basket = Basket(
+                customer_id=customer_id,
+                basket_id=self.transaction_id,
+                store_id=self.store_id,
+                timestamp=to_datetime(self.timestamp).replace(tzinfo=None),
+                items=self.products,
+                quantities=tuple(q for _, q, _ in self.items),
+                amounts=tuple(a for _, _, a in self.items),
+            )
+            self.__dict__["_basket"] = basket
+        return basket
 
     def to_list(self) -> list[Any]:
         return [

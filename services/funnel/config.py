@@ -91,7 +91,8 @@ class FunnelServiceConfig:
     state_cache_size: decoded customer states the agent keeps between batches, least recently
       used dropped first: the customers with a basket being scanned or a prediction on its way
       back are the ones worth keeping. A state at the caps (50 sessions of 10 items) is ~17 KB
-      as JSON and ~110 KB decoded, so the default holds at most ~550 MB.
+      as JSON, ~115 KB decoded and ~160 KB once a prediction has read its sessions as baskets
+      (kept with them: ``SessionRecord.to_basket``), so the default holds at most ~800 MB.
     store_cache_size: decoded store records (Algorithm 2) the store agent keeps between
       batches, least recently used dropped first. A store's record grows with its customers
       (~30 bytes per predicted cell as JSON, a few times that decoded); a worker holds the

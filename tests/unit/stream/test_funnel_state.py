@@ -85,3 +85,13 @@ def test_bad_bytes_raise_data_error():
         FunnelState.from_bytes(b'{"v": 99}')
     with pytest.raises(DataError):
         FunnelState.from_bytes(b'{"v": 1, "c": "x"}')
+
+
+def test_a_session_is_read_as_a_basket_once_per_customer():
+    r = record("s1", 3, n_items=2)
+    first = r.to_basket("c1")
+    assert r.to_basket("c1") is first  # every prediction reads the kept sessions again
+    assert first.items == ("product-00000000", "product-00000001") and first.quantities == (1.0, 1.0)
+    other = r.to_basket("c2")
+    assert other.customer_id == "c2" and other.items == first.items
+    assert FunnelState.from_bytes(FunnelState("c1", sessions=[r]).to_bytes()).sessions == [r]
