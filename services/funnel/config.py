@@ -76,7 +76,8 @@ class FunnelServiceConfig:
       ``anomaly_discovery_weight``].
     stockout: horizon [``stockout_days``].
     web_bind: address the web server binds to (127.0.0.1 locally).
-    max_in_flight: prediction calls in flight per worker.
+    max_in_flight: prediction calls in flight per worker at most (fewer while calls miss
+      their deadline: ``services.funnel.in_flight``).
     session_timeout_s: how long the consumer group waits for a silent worker before its
       partitions move to the others (or to the same worker restarted after a crash). Faust's
       60 s default stalls those partitions for a minute after a kill -9; 10 s is 3 of Faust's

@@ -119,6 +119,12 @@ class FunnelMetrics:
             "lens_funnel_model_errors",
             "Failed prediction attempts by gRPC code (retried later).", ["code"], registry=registry,
         )
+        self.in_flight_limit = Gauge(
+            "lens_funnel_predictions_in_flight_limit",
+            "Prediction calls the worker keeps in flight now: max_in_flight, halved when calls "
+            "miss their deadline, grown back as they are answered in time.",
+            registry=registry,
+        )
         self.predictions_pending = Gauge(
             "lens_funnel_predictions_pending",
             "Customers whose latest session has no prediction yet (waiting or retrying).",

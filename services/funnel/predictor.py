@@ -34,6 +34,7 @@ from lens import v1
 from lens.model.export import serving_inputs as model_serving_inputs
 from lens.stream import FunnelState
 from lens.stream.event_time import to_timestamp
+from services.funnel.in_flight import InFlightLimit
 from services.funnel.metrics import FunnelMetrics
 
 if TYPE_CHECKING:
@@ -213,6 +214,9 @@ class PredictionDispatcher:
     previous prediction is still in flight is predicted as soon as that one is published (not
     at the first sweep after ``readback_s``, which under load is most of a busy customer's
     latency); if that one failed, the sweep retries on the backoff.
+
+    At most ``max_in_flight`` predictions are in flight, fewer while the model server answers
+    late: a call that misses its deadline halves the limit (``services.funnel.in_flight``).
     """
 
     def __init__(
@@ -232,7 +236,10 @@ class PredictionDispatcher:
         self.retry_s = retry_s
         self.readback_s = readback_s
         self.clock = clock
-        self._slots = asyncio.Semaphore(max_in_flight)
+        self._slots = InFlightLimit(
+            max_in_flight,
+            on_change=metrics.in_flight_limit.set if metrics is not None else lambda limit: None,
+        )
         self._in_flight: dict[str, asyncio.Task] = {}
         self._in_flight_session: dict[str, int] = {}  # customer -> session index being predicted
         self._next: dict[str, tuple[FunnelState, int]] = {}  # newer snapshot waiting for it
@@ -275,7 +282,9 @@ class PredictionDispatcher:
 
     async def _run(self, state: FunnelState, partition: int) -> None:
         customer = state.customer_id
-        async with self._slots:
+        started = await self._slots.acquire()
+        late = False
+        try:
             start = time.perf_counter()
             try:
                 forecast = await self.predictor.predict(state)
@@ -283,6 +292,7 @@ class PredictionDispatcher:
                 raise
             except Exception as exc:  # noqa: BLE001 - any failure: count, retry later
                 code = getattr(getattr(exc, "code", None), "name", type(exc).__name__)
+                late = code == "DEADLINE_EXCEEDED"
                 failures = self._retry_at.get(customer, (0.0, 0))[1] + 1
                 pause = self.retry_s * min(2 ** (failures - 1), 16)
                 self._retry_at[customer] = (self.clock() + pause, failures)
@@ -294,6 +304,8 @@ class PredictionDispatcher:
             if self.metrics is not None:
                 self.metrics.prediction_latency.observe(time.perf_counter() - start)
             self._retry_at.pop(customer, None)
+        finally:
+            self._slots.release(started, late=late)
         await self.publish(forecast, partition)
         self._remember_published(customer)
         if self.metrics is not None:

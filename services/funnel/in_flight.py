@@ -1,0 +1,92 @@
+"""How many predictions a worker keeps in flight: additive increase, halving when calls run late.
+
+    limit = InFlightLimit(maximum=256)
+    started = await limit.acquire()          # waits while ``limit.limit`` calls are in flight
+    ...the call...
+    limit.release(started, late=False)       # late=True: it missed its deadline (overload)
+
+A fixed limit above what the model server finishes within a call's deadline makes every call
+late: the server works through calls whose callers already gave up, the callers retry after their
+backoff, and throughput collapses (measured with ``lens2000r`` on one CPU: 87-92 predictions/s
+alone, 15-28/s behind a worker with 256 calls in flight and a 2 s deadline; BENCHMARKS.md). So
+the limit halves when a call misses its deadline, once per overload (a call that started before
+the last cut is the same overload, not a new one), and grows back by one per round of ``limit``
+calls answered in time, up to ``maximum``: TCP's congestion window, with the deadline as the
+loss signal.
+"""
+
+import asyncio
+import math
+import time
+from collections import deque
+from collections.abc import Callable
+
+__all__ = ["InFlightLimit"]
+
+
+class InFlightLimit:
+    """An asyncio semaphore whose size adapts (see the module docstring). ``on_change(limit)``
+    is called whenever the limit moves (a metric)."""
+
+    def __init__(
+        self,
+        maximum: int,
+        *,
+        minimum: int = 1,
+        clock: Callable[[], float] = time.monotonic,
+        on_change: Callable[[int], None] = lambda limit: None,
+    ) -> None:
+        if not 1 <= minimum <= maximum:
+            raise ValueError(f"need 1 <= minimum <= maximum, got {minimum} and {maximum}")
+        self.maximum, self.minimum = maximum, minimum
+        self.limit = maximum
+        self.in_flight = 0
+        self.clock = clock
+        self.on_change = on_change
+        self._credit = 0.0  # calls answered in time since the last increase, in units of limit
+        self._last_cut = -math.inf
+        self._waiters: deque[asyncio.Future] = deque()
+        on_change(self.limit)
+
+    async def acquire(self) -> float:
+        """Wait for a free slot and take it; returns the start time ``release`` wants back."""
+        while self.in_flight >= self.limit:
+            waiter = asyncio.get_running_loop().create_future()
+            self._waiters.append(waiter)
+            try:
+                await waiter
+            except asyncio.CancelledError:
+                if waiter in self._waiters:
+                    self._waiters.remove(waiter)
+                self._wake()  # a slot it was woken for goes to the next one
+                raise
+        self.in_flight += 1
+        return self.clock()
+
+    def release(self, started: float, *, late: bool) -> None:
+        """Give the slot back. ``late``: the call missed its deadline (halves the limit, once
+        per overload); otherwise an answered call grows it by 1 / limit."""
+        self.in_flight -= 1
+        if late:
+            if started > self._last_cut and self.limit > self.minimum:
+                self._set(max(self.minimum, self.limit // 2))
+                self._last_cut = self.clock()
+            self._credit = 0.0
+        elif self.limit < self.maximum:
+            self._credit += 1.0 / self.limit
+            if self._credit >= 1.0:
+                self._credit = 0.0
+                self._set(self.limit + 1)
+        self._wake()
+
+    def _set(self, limit: int) -> None:
+        self.limit = limit
+        self.on_change(limit)
+
+    def _wake(self) -> None:
+        free = self.limit - self.in_flight
+        while free > 0 and self._waiters:
+            waiter = self._waiters.popleft()
+            if not waiter.done():
+                waiter.set_result(None)
+                free -= 1
