@@ -384,6 +384,8 @@ class FunnelService:
             self._dispatcher = PredictionDispatcher(
                 predictor, self._publish_prediction, metrics=self.metrics,
                 max_in_flight=self.config.max_in_flight, retry_s=self.config.predict_retry_s,
+                # an answer after half the deadline says the server has more than it can do
+                slow_after_s=self.config.predict_timeout_s / 2,
             )
         return self._dispatcher
 

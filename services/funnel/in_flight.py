@@ -1,18 +1,22 @@
-"""How many predictions a worker keeps in flight: additive increase, halving when calls run late.
+"""How many predictions a worker keeps in flight: TCP's congestion window, with late answers as
+the loss signal.
 
     limit = InFlightLimit(maximum=256)
     started = await limit.acquire()          # waits while ``limit.limit`` calls are in flight
     ...the call...
-    limit.release(started, late=False)       # late=True: it missed its deadline (overload)
+    limit.release(started, late=False)       # late=True: it was answered late, or not at all
 
 A fixed limit above what the model server finishes within a call's deadline makes every call
-late: the server works through calls whose callers already gave up, the callers retry after their
-backoff, and throughput collapses (measured with ``lens2000r`` on one CPU: 87-92 predictions/s
-alone, 15-28/s behind a worker with 256 calls in flight and a 2 s deadline; BENCHMARKS.md). So
-the limit halves when a call misses its deadline, once per overload (a call that started before
-the last cut is the same overload, not a new one), and grows back by one per round of ``limit``
-calls answered in time, up to ``maximum``: TCP's congestion window, with the deadline as the
-loss signal.
+late: the server shares its CPU among all of them, so they slow down together, miss their
+deadline together (the server's work on them wasted), their customers back off, the client's
+circuit breaker opens, and throughput collapses (measured with ``lens2000r`` on one CPU: 87-98
+predictions/s alone, 15-28/s behind a worker with 256 calls in flight and a 2 s deadline;
+BENCHMARKS.md). So the limit starts at ``initial`` and grows by one per call answered in time
+(doubling per round) until the first late call, halves on a late call, once per overload (a call
+that started before the last cut is the same overload, not a new one), and then grows back by one
+per round of ``limit`` calls answered in time, up to ``maximum``. The caller says what is late:
+the worker counts a call answered after half its deadline (``PredictionDispatcher``), so the
+limit comes down before the calls miss it.
 """
 
 import asyncio
@@ -32,6 +36,7 @@ class InFlightLimit:
         self,
         maximum: int,
         *,
+        initial: int = 16,
         minimum: int = 1,
         clock: Callable[[], float] = time.monotonic,
         on_change: Callable[[int], None] = lambda limit: None,
@@ -39,7 +44,8 @@ class InFlightLimit:
         if not 1 <= minimum <= maximum:
             raise ValueError(f"need 1 <= minimum <= maximum, got {minimum} and {maximum}")
         self.maximum, self.minimum = maximum, minimum
-        self.limit = maximum
+        self.limit = max(minimum, min(initial, maximum))
+        self.slow_start = True  # until the first late call
         self.in_flight = 0
         self.clock = clock
         self.on_change = on_change
@@ -64,16 +70,17 @@ class InFlightLimit:
         return self.clock()
 
     def release(self, started: float, *, late: bool) -> None:
-        """Give the slot back. ``late``: the call missed its deadline (halves the limit, once
-        per overload); otherwise an answered call grows it by 1 / limit."""
+        """Give the slot back. ``late`` halves the limit (once per overload); a call answered
+        in time grows it by one in slow start, else by 1 / limit."""
         self.in_flight -= 1
         if late:
+            self.slow_start = False
             if started > self._last_cut and self.limit > self.minimum:
                 self._set(max(self.minimum, self.limit // 2))
                 self._last_cut = self.clock()
             self._credit = 0.0
         elif self.limit < self.maximum:
-            self._credit += 1.0 / self.limit
+            self._credit += 1.0 if self.slow_start else 1.0 / self.limit
             if self._credit >= 1.0:
                 self._credit = 0.0
                 self._set(self.limit + 1)

@@ -216,7 +216,8 @@ class PredictionDispatcher:
     latency); if that one failed, the sweep retries on the backoff.
 
     At most ``max_in_flight`` predictions are in flight, fewer while the model server answers
-    late: a call that misses its deadline halves the limit (``services.funnel.in_flight``).
+    late (``services.funnel.in_flight``): a call that misses its deadline, or is answered after
+    ``slow_after_s`` (the worker passes half the deadline), halves the limit.
     """
 
     def __init__(
@@ -226,6 +227,7 @@ class PredictionDispatcher:
         *,
         metrics: FunnelMetrics | None = None,
         max_in_flight: int = 256,
+        slow_after_s: float | None = None,
         retry_s: float = 5.0,
         readback_s: float = 60.0,
         clock: Callable[[], float] = time.monotonic,
@@ -234,6 +236,7 @@ class PredictionDispatcher:
         self.publish = publish
         self.metrics = metrics
         self.retry_s = retry_s
+        self.slow_after_s = slow_after_s
         self.readback_s = readback_s
         self.clock = clock
         self._slots = InFlightLimit(
@@ -292,7 +295,7 @@ class PredictionDispatcher:
                 raise
             except Exception as exc:  # noqa: BLE001 - any failure: count, retry later
                 code = getattr(getattr(exc, "code", None), "name", type(exc).__name__)
-                late = code == "DEADLINE_EXCEEDED"
+                late = code == "DEADLINE_EXCEEDED"  # lost its race with the deadline
                 failures = self._retry_at.get(customer, (0.0, 0))[1] + 1
                 pause = self.retry_s * min(2 ** (failures - 1), 16)
                 self._retry_at[customer] = (self.clock() + pause, failures)
@@ -301,8 +304,10 @@ class PredictionDispatcher:
                 log.warning("prediction for %s failed (%s: %s); retry in %.1fs",
                             customer, code, exc, pause)
                 return
+            took = time.perf_counter() - start
+            late = self.slow_after_s is not None and took > self.slow_after_s
             if self.metrics is not None:
-                self.metrics.prediction_latency.observe(time.perf_counter() - start)
+                self.metrics.prediction_latency.observe(took)
             self._retry_at.pop(customer, None)
         finally:
             self._slots.release(started, late=late)

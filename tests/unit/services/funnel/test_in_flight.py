@@ -9,7 +9,7 @@ from services.funnel.in_flight import InFlightLimit
 
 def test_it_holds_callers_beyond_the_limit_until_a_slot_is_released():
     async def main():
-        limit = InFlightLimit(2)
+        limit = InFlightLimit(2, initial=2)
         first, second = await limit.acquire(), await limit.acquire()
         third = asyncio.ensure_future(limit.acquire())
         await asyncio.sleep(0.01)
@@ -29,7 +29,7 @@ def test_a_late_call_halves_the_limit_once_per_overload():
     seen = []
 
     async def main():
-        limit = InFlightLimit(64, clock=lambda: now[0], on_change=seen.append)
+        limit = InFlightLimit(64, initial=64, clock=lambda: now[0], on_change=seen.append)
         before = [await limit.acquire() for _ in range(10)]  # all started at t=0
         now[0] = 2.0
         for started in before:  # ten calls of the same overload time out together
@@ -47,7 +47,7 @@ def test_a_late_call_halves_the_limit_once_per_overload():
 
 def test_it_grows_back_by_one_per_round_of_timely_calls_up_to_the_maximum():
     async def main():
-        limit = InFlightLimit(8, clock=lambda: 0.0)
+        limit = InFlightLimit(8, initial=8, clock=lambda: 0.0)
         limit.release(await limit.acquire(), late=True)
         limit.release(await limit.acquire(), late=True)  # same overload (no time passed)
         assert limit.limit == 4
@@ -65,7 +65,7 @@ def test_it_never_goes_below_the_minimum_and_a_cancelled_waiter_passes_its_slot_
     now = [0.0]
 
     async def main():
-        limit = InFlightLimit(4, minimum=2, clock=lambda: now[0])
+        limit = InFlightLimit(4, initial=4, minimum=2, clock=lambda: now[0])
         for _ in range(3):
             now[0] += 1
             limit.release(await limit.acquire(), late=True)
@@ -80,6 +80,25 @@ def test_it_never_goes_below_the_minimum_and_a_cancelled_waiter_passes_its_slot_
         assert waiting.done() and limit.in_flight == 2
 
     asyncio.run(main())
+
+
+def test_slow_start_doubles_the_limit_per_round_until_the_first_late_call():
+    seen = []
+
+    async def main():
+        limit = InFlightLimit(256, clock=lambda: 0.0, on_change=seen.append)
+        assert limit.limit == 16
+        for _ in range(16):  # one round answered in time
+            limit.release(await limit.acquire(), late=False)
+        assert limit.limit == 32
+        limit.release(await limit.acquire(), late=True)
+        assert limit.limit == 16 and not limit.slow_start
+        for _ in range(16):
+            limit.release(await limit.acquire(), late=False)
+        assert limit.limit == 17  # from now on one per round
+
+    asyncio.run(main())
+    assert seen[:3] == [16, 17, 18] and max(seen) == 32
 
 
 def test_limits_are_validated():

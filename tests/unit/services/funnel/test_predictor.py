@@ -187,6 +187,42 @@ def test_dispatcher_does_not_repredict_a_published_customer_until_readback_times
     asyncio.run(main())
 
 
+def test_slow_or_missed_answers_bring_the_in_flight_limit_down():
+    registry = CollectorRegistry()
+    metrics = FunnelMetrics(registry)
+
+    class SlowClient(FakeClient):
+        async def predict_rows(self, inputs, **kwargs):
+            await asyncio.sleep(0.05)
+            return await super().predict_rows(inputs, **kwargs)
+
+    async def publish(forecast, partition):
+        pass
+
+    async def run(client, slow_after_s):
+        dispatcher = PredictionDispatcher(ModelPredictor(client), publish, metrics=metrics,
+                                          max_in_flight=64, slow_after_s=slow_after_s)
+        dispatcher.submit(state_with_sessions("c1"), 0)
+        await asyncio.sleep(0.2)
+        await dispatcher.close()
+
+    limit = metrics.in_flight_limit._value.get
+    asyncio.run(run(SlowClient(), slow_after_s=1.0))
+    assert limit() == 17  # answered in time: grows (slow start: 16 -> 17)
+    asyncio.run(run(SlowClient(), slow_after_s=0.01))
+    assert limit() == 8  # answered, but after slow_after_s: halved
+    deadline = FakeClient(fail_times=1)
+    deadline_error = ModelServerError(grpc.StatusCode.DEADLINE_EXCEEDED, "Deadline Exceeded")
+
+    async def late(inputs, **kwargs):
+        raise deadline_error
+
+    deadline.predict_rows = late
+    asyncio.run(run(deadline, slow_after_s=None))
+    assert limit() == 8  # missed the deadline: halved (16 -> 8)
+    assert metrics.model_errors.labels("DEADLINE_EXCEEDED")._value.get() == 1
+
+
 def test_model_predictor_assigns_the_nearest_cluster():
     from lens.anomaly import ClusterModel
 
