@@ -25,7 +25,8 @@ short and the store side does its full work (alerts) in both phases.
    >= 0.8 when predictions are the bottleneck).
 2. **Latency**: world B (``lens data synth`` defaults: 5 % of customers change behaviour on a
    planted day, 3 planted demand surges) replayed at half the session rate the whole worker
-   sustained in phase 1 (its sessions over the time until the store side had drained); every
+   sustained in phase 1 (its sessions over the time until the store side had drained, or its
+   predictions/s if lower: a model slower than the worker sets the pace); every
    record stamped on the broker from the start of phase 2 on is read back, and the time from the
    BasketClosed of its session being sent to the record's broker timestamp gives p50 / p99:
    - predictions (lens.predictions), matched by customer and session index;
@@ -36,7 +37,10 @@ short and the store side does its full work (alerts) in both phases.
 
 CPU seconds and peak resident memory (VmHWM) per process come from /proc. All processes share
 this machine's cores with the bench itself: the figures are for one worker, one model server and
-one broker on the same 2 cores.
+one broker on the same 2 cores. With ``--server-cpus N`` the model server gets the last N CPUs
+and the rest (broker, worker, this bench) the others, in phase 1 and in the server's own
+capacity alike: the efficiency then says whether the streaming layer keeps a server of fixed
+capacity busy, which sharing the cores cannot (the worker's CPU is then taken from the server).
 """
 
 import argparse
@@ -356,8 +360,9 @@ def main() -> None:
         server = asyncio.run(server_capacity(target, histories_b, args.server_seconds))
 
         session_rate = len(baskets_a) / sessions_done_s
-        # the maximum the whole worker sustains: its store side included
-        half_load = len(baskets_a) / store_done_s / 2
+        # the maximum the whole worker sustains: its store side included, and no more sessions
+        # than the model server predicts (a slow model is the bottleneck, not the worker)
+        half_load = min(len(baskets_a) / store_done_s, predictions / done_s) / 2
         speed = _speed_for(baskets_b, half_load)
         print(f"phase 2: {len(baskets_b)} new baskets at {half_load:.1f} sessions/s ...",
               flush=True)
