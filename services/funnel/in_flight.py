@@ -4,7 +4,7 @@ the loss signal.
     limit = InFlightLimit(maximum=256)
     started = await limit.acquire()          # waits while ``limit.limit`` calls are in flight
     ...the call...
-    limit.release(started, late=False)       # late=True: it was answered late, or not at all
+    limit.release(started, Outcome.IN_TIME)  # or LATE, MISSED (no answer by the deadline), FAILED
 
 A fixed limit above what the model server finishes within a call's deadline makes every call
 late: the server shares its CPU among all of them, so they slow down together, miss their
@@ -16,16 +16,29 @@ BENCHMARKS.md). So the limit starts at ``initial`` and grows by one per call ans
 that started before the last cut is the same overload, not a new one), and then grows back by one
 per round of ``limit`` calls answered in time, up to ``maximum``. The caller says what is late:
 the worker counts a call answered after half its deadline (``PredictionDispatcher``), so the
-limit comes down before the calls miss it.
+limit comes down before the calls miss it. A missed deadline cuts like a late answer, but only
+when some call was answered since the last cut: while nothing is (a server down or hung), the
+calls say nothing about its capacity, and an outage would otherwise drive the limit to
+``minimum``, from where it grows back one per round. Other failures change nothing.
 """
 
 import asyncio
+import enum
 import math
 import time
 from collections import deque
 from collections.abc import Callable
 
-__all__ = ["InFlightLimit"]
+__all__ = ["InFlightLimit", "Outcome"]
+
+
+class Outcome(enum.Enum):
+    """How a call ended, as the limit sees it."""
+
+    IN_TIME = "answered in time"
+    LATE = "answered late"
+    MISSED = "no answer by the deadline"
+    FAILED = "failed otherwise"
 
 
 class InFlightLimit:
@@ -51,6 +64,7 @@ class InFlightLimit:
         self.on_change = on_change
         self._credit = 0.0  # calls answered in time since the last increase, in units of limit
         self._last_cut = -math.inf
+        self._answered_since_cut = True  # the first missed deadline may cut
         self._waiters: deque[asyncio.Future] = deque()
         on_change(self.limit)
 
@@ -69,17 +83,20 @@ class InFlightLimit:
         self.in_flight += 1
         return self.clock()
 
-    def release(self, started: float, *, late: bool) -> None:
-        """Give the slot back. ``late`` halves the limit (once per overload); a call answered
-        in time grows it by one in slow start, else by 1 / limit."""
+    def release(self, started: float, outcome: Outcome) -> None:
+        """Give the slot back. LATE, and MISSED after an answer since the last cut, halve the
+        limit (once per overload); IN_TIME grows it by one in slow start, else by 1 / limit."""
         self.in_flight -= 1
-        if late:
+        if outcome in (Outcome.IN_TIME, Outcome.LATE):
+            self._answered_since_cut = True
+        if outcome is Outcome.LATE or (outcome is Outcome.MISSED and self._answered_since_cut):
             self.slow_start = False
             if started > self._last_cut and self.limit > self.minimum:
                 self._set(max(self.minimum, self.limit // 2))
                 self._last_cut = self.clock()
+                self._answered_since_cut = False
             self._credit = 0.0
-        elif self.limit < self.maximum:
+        elif outcome is Outcome.IN_TIME and self.limit < self.maximum:
             self._credit += 1.0 if self.slow_start else 1.0 / self.limit
             if self._credit >= 1.0:
                 self._credit = 0.0

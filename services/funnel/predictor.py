@@ -34,7 +34,7 @@ from lens import v1
 from lens.model.export import serving_inputs as model_serving_inputs
 from lens.stream import FunnelState
 from lens.stream.event_time import to_timestamp
-from services.funnel.in_flight import InFlightLimit
+from services.funnel.in_flight import InFlightLimit, Outcome
 from services.funnel.metrics import FunnelMetrics
 
 if TYPE_CHECKING:
@@ -286,7 +286,7 @@ class PredictionDispatcher:
     async def _run(self, state: FunnelState, partition: int) -> None:
         customer = state.customer_id
         started = await self._slots.acquire()
-        late = False
+        outcome = Outcome.FAILED  # also when cancelled
         try:
             start = time.perf_counter()
             try:
@@ -295,7 +295,8 @@ class PredictionDispatcher:
                 raise
             except Exception as exc:  # noqa: BLE001 - any failure: count, retry later
                 code = getattr(getattr(exc, "code", None), "name", type(exc).__name__)
-                late = code == "DEADLINE_EXCEEDED"  # lost its race with the deadline
+                if code == "DEADLINE_EXCEEDED":
+                    outcome = Outcome.MISSED
                 failures = self._retry_at.get(customer, (0.0, 0))[1] + 1
                 pause = self.retry_s * min(2 ** (failures - 1), 16)
                 self._retry_at[customer] = (self.clock() + pause, failures)
@@ -306,11 +307,12 @@ class PredictionDispatcher:
                 return
             took = time.perf_counter() - start
             late = self.slow_after_s is not None and took > self.slow_after_s
+            outcome = Outcome.LATE if late else Outcome.IN_TIME
             if self.metrics is not None:
                 self.metrics.prediction_latency.observe(took)
             self._retry_at.pop(customer, None)
         finally:
-            self._slots.release(started, late=late)
+            self._slots.release(started, outcome)
         await self.publish(forecast, partition)
         self._remember_published(customer)
         if self.metrics is not None:
