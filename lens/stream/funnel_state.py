@@ -375,11 +375,9 @@ class FunnelState:
             distances=list(self.distances),
         )
 
-    def baskets(self, latest: int | None = None) -> list[Basket]:
-        """The kept sessions (the ``latest`` ones, None = all) as the model's input funnel,
-        oldest first."""
-        records = self.sessions if latest is None else self.sessions[-latest:]
-        return [record.to_basket(self.customer_id) for record in records]
+    def baskets(self) -> list[Basket]:
+        """The kept sessions as the model's input funnel, oldest first."""
+        return [record.to_basket(self.customer_id) for record in self.sessions]
 
     # -- serialisation -------------------------------------------------------------------------
 

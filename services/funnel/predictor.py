@@ -74,9 +74,9 @@ def serving_inputs(
     states: Sequence[FunnelState], max_sessions: int, max_items: int
 ) -> dict[str, np.ndarray]:
     """Padded signature inputs for distinct customers with >= 1 kept session: the model
-    package's encoder (``lens.model.export.serving_inputs``) over each state's latest baskets
-    (the S + 1 it reads)."""
-    histories = {state.customer_id: state.baskets(max_sessions + 1) for state in states}
+    package's encoder (``lens.model.export.serving_inputs``, which reads the latest S + 1) over
+    each state's kept baskets (built once per session: ``SessionRecord.to_basket``)."""
+    histories = {state.customer_id: state.baskets() for state in states}
     if len(histories) != len(states):
         raise ValueError("serving_inputs: one state per customer in a batch")
     return model_serving_inputs(histories, max_sessions, max_items)
