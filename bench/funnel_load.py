@@ -291,6 +291,8 @@ def main() -> None:
                              "server's own capacity: the efficiency then compares the same server "
                              "capacity with and without the streaming layer in front (0: all "
                              "processes share every CPU)")
+    parser.add_argument("--event-loop", choices=("uvloop", "asyncio"), default="uvloop",
+                        help="the worker's event loop (LENS_FUNNEL_EVENT_LOOP, default uvloop)")
     args = parser.parse_args()
     server_cpus, other_cpus = split_cpus(args.server_cpus)
     if not any(p.name.isdigit() for p in args.model_base.glob("*")):
@@ -310,7 +312,7 @@ def main() -> None:
     children: dict[str, subprocess.Popen] = {}
     env = {k: v for k, v in os.environ.items() if not k.startswith("LENS_")}
     env.update(LENS_RUN_DIR=str(scratch), LENS_KAFKA_BOOTSTRAP=settings.bootstrap_servers,
-               TF_CPP_MIN_LOG_LEVEL="2")
+               LENS_FUNNEL_EVENT_LOOP=args.event_loop, TF_CPP_MIN_LOG_LEVEL="2")
     try:
         print("building two synthetic worlds ...", flush=True)
         baskets_a, histories_a = world(scratch / "a", args.customers, args.days, 7, "A")
@@ -408,6 +410,7 @@ def main() -> None:
             "stockout_alert_latency": latency[STOCKOUT_ALERTS.name],
             "cpu_s_phase1": {n: round(cpu1[n] - cpu0[n], 1) for n in pids},
             "server_cpus": sorted(server_cpus) or "shared",
+            "event_loop": args.event_loop,
             "peak_rss_mib": {n: round(proc_mib(pid), 1) for n, pid in pids.items()},
         }
         print(json.dumps(result, indent=2))

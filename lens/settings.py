@@ -103,6 +103,11 @@ class LensSettings(BaseSettings):
         description="Faust app id of the funnel worker: consumer group and internal topic "
         "prefix; workers with the same id share the partitions.",
     )
+    funnel_event_loop: Literal["uvloop", "asyncio"] = Field(
+        "uvloop",
+        description="The worker's event loop: uvloop (libuv; less CPU per record, "
+        "BENCHMARKS.md) or Python's own asyncio loop.",
+    )
     funnel_inactivity_timeout_s: float = Field(
         3600.0, gt=0, description="Event time without a line after which a basket closes (seconds)."
     )

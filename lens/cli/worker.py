@@ -53,6 +53,10 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                         metavar="SECONDS",
                         help="a partition quiet this long advances its event-time watermark by "
                         "processing time (env LENS_FUNNEL_QUIET_AFTER_S, default 10)")
+    parser.add_argument("--event-loop", dest="funnel_event_loop", choices=("uvloop", "asyncio"),
+                        default=None,
+                        help="the worker's event loop: uvloop (less CPU per record) or Python's "
+                        "asyncio loop (env LENS_FUNNEL_EVENT_LOOP, default uvloop)")
     parser.add_argument("--anomaly-min-history", dest="anomaly_min_history", type=int,
                         default=None,
                         help="sessions a cluster needs before it can alert "
@@ -89,12 +93,16 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace, settings: LensSettings) -> int:
+    import mode.loop
     from faust.worker import Worker
 
     from services.funnel.app import FunnelService, ensure_topics
     from services.funnel.config import FunnelServiceConfig
     from services.kafka import wait_until_ready
 
+    if settings.funnel_event_loop == "uvloop":
+        # before the first loop exists: Faust's worker, the gRPC client and aiokafka all share it
+        mode.loop.use("uvloop")
     config = FunnelServiceConfig.from_settings(settings, no_model=args.no_model)
     wait_until_ready(config.kafka, timeout_s=60)
     service = FunnelService(config)

@@ -744,6 +744,8 @@ class FunnelService:
                 "open_baskets": sum(len(m.open) for m in metas.values()),
                 "pending_predictions": sum(len(m.pending) for m in metas.values()),
                 "watermarks_us": {str(p): m.watermark for p, m in sorted(metas.items())},
+                # "uvloop" or "asyncio": LENS_FUNNEL_EVENT_LOOP took effect
+                "event_loop": type(asyncio.get_running_loop()).__module__.partition(".")[0],
             })
 
         define_query_views(app, service)

@@ -134,3 +134,12 @@ def test_backfill_loads_history_as_backfilled_sessions(worker, kafka_bootstrap, 
     assert [s["products"] for s in sessions] == [["jam"], ["milk"], ["milk", "tea"]]  # newest first
     assert all(s["backfilled"] for s in sessions)
     assert body["funnel"]["expected_store"] == "S9" and body["prediction"] is None
+
+
+def test_worker_runs_on_uvloop_by_default(worker):
+    """LENS_FUNNEL_EVENT_LOOP defaults to uvloop, and the running worker is on it."""
+    def stats():
+        status, body = get(worker, "/funnel/stats/")
+        return body if status == 200 else None
+
+    assert wait_for(stats, "the worker's stats view", worker)["event_loop"] == "uvloop"

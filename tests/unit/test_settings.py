@@ -69,6 +69,7 @@ def test_worker_knobs_have_their_documented_defaults(clean_lens_env):
     assert (settings.predict_timeout_s, settings.predict_retry_s) == (2.0, 5.0)
     assert settings.cluster_model is None
     assert (settings.anomaly_min_history, settings.stockout_days) == (30, 7)
+    assert settings.funnel_event_loop == "uvloop"
 
 
 def test_environment_sets_a_worker_knob_and_the_flag_wins(clean_lens_env, monkeypatch):
@@ -86,16 +87,18 @@ def test_every_worker_flag_lands_in_its_settings_field(clean_lens_env, tmp_path)
         "--model-name", "lens2", "--predict-retry", "1.5", "--inactivity-timeout", "900",
         "--sweep-interval", "2", "--quiet-after", "0", "--anomaly-min-history", "5",
         "--clusters", str(tmp_path / "clusters.json"), "--stockout-days", "3",
+        "--event-loop", "asyncio",
     )
     assert settings.model_dump(include={
         "worker_web_port", "funnel_app_id", "model_server", "model_name", "predict_retry_s",
         "funnel_inactivity_timeout_s", "funnel_sweep_interval_s", "funnel_quiet_after_s",
-        "anomaly_min_history", "cluster_model", "stockout_days",
+        "anomaly_min_history", "cluster_model", "stockout_days", "funnel_event_loop",
     }) == {
         "worker_web_port": 7003, "funnel_app_id": "lens-funnel-b", "model_server": "ms:8500",
         "model_name": "lens2", "predict_retry_s": 1.5, "funnel_inactivity_timeout_s": 900.0,
         "funnel_sweep_interval_s": 2.0, "funnel_quiet_after_s": 0.0, "anomaly_min_history": 5,
         "cluster_model": tmp_path / "clusters.json", "stockout_days": 3,
+        "funnel_event_loop": "asyncio",
     }
 
 
@@ -150,6 +153,7 @@ def test_the_worker_reads_the_anomaly_catalog_flag_or_variable(clean_lens_env, m
         ("LENS_FUNNEL_INACTIVITY_TIMEOUT_S", "0", "funnel_inactivity_timeout_s"),
         ("LENS_FUNNEL_SWEEP_INTERVAL_S", "-1", "funnel_sweep_interval_s"),
         ("LENS_FUNNEL_QUIET_AFTER_S", "-0.5", "funnel_quiet_after_s"),
+        ("LENS_FUNNEL_EVENT_LOOP", "trio", "funnel_event_loop"),
         ("LENS_WORKER_WEB_PORT", "70000", "worker_web_port"),
         ("LENS_PREDICT_TIMEOUT_S", "0", "predict_timeout_s"),
         ("LENS_PREDICT_RETRY_S", "abc", "predict_retry_s"),
