@@ -310,6 +310,7 @@ class FunnelService:
             web_enabled=True,
             topic_partitions=POS_TRANSACTIONS.partitions,
             broker_session_timeout=config.session_timeout_s,
+            producer_linger=config.producer_linger_s,
             Topic=_Topic,
             autodiscover=False,
             key_serializer="raw",

@@ -2,17 +2,20 @@
 
 import asyncio
 
+import pytest
 from prometheus_client import CollectorRegistry
 
 from lens import v1
+from lens.errors import ConfigError
 from lens.topics import DEAD_LETTERS, POS_TRANSACTIONS, PREDICTIONS
 from services.funnel.app import FunnelService, internal_topics
 
 
 def test_app_is_built_from_the_config(make_config):
-    config = make_config(model_server=None, web_port=7777)
+    config = make_config(model_server=None, web_port=7777, producer_linger_s=0.02)
     service = FunnelService(config, registry=CollectorRegistry())
     conf = service.app.conf
+    assert conf.producer_linger == 0.02
     assert conf.broker[0].host == "127.0.0.1" and conf.broker[0].port == 9
     assert conf.web_bind == "127.0.0.1" and conf.web_port == 7777
     assert str(conf.datadir).startswith(str(config.store_dir))
@@ -63,3 +66,9 @@ def test_cluster_header_is_read_from_either_header_form():
     assert _cluster([("lens-cluster", b"3")]) == 3
     assert _cluster({"lens-cluster": b"0"}) == 0
     assert _cluster(None) is None and _cluster([("lens-cluster", b"x")]) is None
+
+
+def test_a_negative_linger_or_an_empty_batch_is_refused(make_config):
+    for bad in ({"producer_linger_s": -0.001}, {"batch_max": 0}, {"batch_within_s": 0.0}):
+        with pytest.raises(ConfigError, match=next(iter(bad))):
+            make_config(**bad)
