@@ -87,7 +87,13 @@ from services.funnel.canary import CanaryGuard
 from services.funnel.config import FunnelServiceConfig
 from services.funnel.metrics import FaustMonitor, FunnelMetrics
 from services.funnel.predictor import CLUSTER_HEADER, Forecast, PredictionDispatcher, Predictor
-from services.funnel.processor import FunnelProcessor, Output, Result, store_topic_name
+from services.funnel.processor import (
+    FunnelProcessor,
+    Output,
+    Result,
+    merge_store_events,
+    store_topic_name,
+)
 from services.funnel.query import define_query_views
 from services.funnel.sequence import LogReader, LogRecord, Sequence
 from services.funnel.stockout import StoreCache, StoreProcessor
@@ -593,7 +599,7 @@ class FunnelService:
         read = await self._read_holes(events)
         result = self.handle_customer_batch(events, read, write=False)
         positions = self._positions(events)
-        sent = self._send_soon(result.outputs)
+        sent = self._send_soon(merge_store_events(result.outputs, store_topic_name(self.config)))
         if result.predict:
             dispatcher = self.dispatcher()
             if dispatcher is not None:

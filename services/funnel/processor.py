@@ -69,6 +69,7 @@ __all__ = [
     "Result",
     "dead_letter",
     "encode_store_event",
+    "merge_store_events",
     "store_topic_name",
 ]
 
@@ -189,6 +190,26 @@ def encode_store_event(update: ContributionUpdate) -> bytes:
         },
         separators=(",", ":"),
     ).encode()
+
+
+def merge_store_events(outputs: list[Output], topic: str) -> list[Output]:
+    """``outputs`` with the demand updates on the store topic ``topic`` sent as one record per
+    store (its key): a funnel batch of predictions brings each store many updates, and a record
+    costs the producer, the broker and the store agent about as much as the update in it. Each
+    update keeps its bytes and its place among its store's (``decode_store_events`` reads
+    them back in order); the other outputs keep their order, before the store records."""
+    by_store: dict[bytes | None, list[bytes]] = {}
+    others = []
+    for out in outputs:
+        if out.topic == topic:
+            by_store.setdefault(out.key, []).append(out.value)
+        else:
+            others.append(out)
+    return others + [
+        Output(topic, key, values[0] if len(values) == 1
+               else b'{"t":"demands","events":[' + b",".join(values) + b"]}")
+        for key, values in by_store.items()
+    ]
 
 
 def _reason_name(reason: int) -> str:

@@ -57,7 +57,7 @@ after each event) gives the same alerts and the same table.
 import json
 from collections.abc import Iterable
 from dataclasses import dataclass, field
-from typing import Protocol
+from typing import Any, Protocol
 
 from lens import v1
 from lens.codec import decode, encode
@@ -79,7 +79,7 @@ __all__ = [
     "StoreTables",
     "contribution_key",
     "day_key",
-    "decode_store_event",
+    "decode_store_events",
     "encode_resupply_event",
     "load_store",
     "members_key",
@@ -339,28 +339,37 @@ def encode_resupply_event(resupply: v1.Resupply) -> bytes:
     ).encode()
 
 
-def decode_store_event(data: bytes | None) -> ContributionUpdate | v1.Resupply:
+def decode_store_events(data: bytes | None) -> list[ContributionUpdate | v1.Resupply]:
+    """The events of one store-topic record: a resupply, a demand update, or the demand updates
+    a funnel batch sent one store together (``services.funnel.processor.merge_store_events``);
+    DataError when any of them is malformed."""
     try:
         raw = json.loads(data or b"")
-        if raw["t"] == "resupply":
-            return v1.Resupply(
-                store_id=raw["store"], product_id=raw["product"], day=raw["day"],
-                quantity=raw["quantity"],
-            )
-        if raw["t"] == "demand":
-            name, version, label = raw["model"]
-            return ContributionUpdate(
-                store_id=raw["store"],
-                contributor=raw["contributor"],
-                cells={(p, d): int(q) for p, d, q in raw["cells"]},
-                as_of=int(raw["as_of"]),
-                model=(name, int(version), label),
-                session_index=int(raw.get("session", 0)),
-            )
-        raise ValueError(f"unknown store event type {raw['t']!r}")
+        if raw["t"] == "demands":
+            return [_store_event(event) for event in raw["events"]]
+        return [_store_event(raw)]
     # OverflowError: Infinity where an integer belongs; RecursionError: absurdly nested JSON.
     except (ValueError, KeyError, TypeError, OverflowError, RecursionError) as exc:
         raise DataError(f"store event is malformed: {exc}") from exc
+
+
+def _store_event(raw: Any) -> ContributionUpdate | v1.Resupply:
+    if raw["t"] == "resupply":
+        return v1.Resupply(
+            store_id=raw["store"], product_id=raw["product"], day=raw["day"],
+            quantity=raw["quantity"],
+        )
+    if raw["t"] == "demand":
+        name, version, label = raw["model"]
+        return ContributionUpdate(
+            store_id=raw["store"],
+            contributor=raw["contributor"],
+            cells={(p, d): int(q) for p, d, q in raw["cells"]},
+            as_of=int(raw["as_of"]),
+            model=(name, int(version), label),
+            session_index=int(raw.get("session", 0)),
+        )
+    raise ValueError(f"unknown store event type {raw['t']!r}")
 
 
 class StoreProcessor:
@@ -425,9 +434,17 @@ class StoreProcessor:
             )])
 
     def on_store_event(self, stores: PartitionStores, value: bytes | None) -> Result:
-        """Apply one store event to its store (through ``stores``, which writes it back at the
-        end of the batch); the alerts it raised."""
-        event = decode_store_event(value)
+        """Apply the events of one store-topic record (``decode_store_events``: all of them are
+        decoded before any is applied) to their store, through ``stores``, which writes it back
+        at the end of the batch; the alerts they raised."""
+        result = Result()
+        for event in decode_store_events(value):
+            result.outputs += self._apply(stores, event)
+        return result
+
+    def _apply(
+        self, stores: PartitionStores, event: ContributionUpdate | v1.Resupply
+    ) -> list[Output]:
         store_id = event.store_id
         record = stores.get_record(store_id)
         if record is None:
@@ -468,4 +485,4 @@ class StoreProcessor:
         if self.metrics is not None and alerts:
             self.metrics.alerts.labels("stockout").inc(len(alerts))
         key = store_id.encode()
-        return Result([Output(STOCKOUT_ALERTS.name, key, encode(a)) for a in alerts])
+        return [Output(STOCKOUT_ALERTS.name, key, encode(a)) for a in alerts]

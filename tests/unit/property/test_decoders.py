@@ -18,7 +18,7 @@ from lens.stream.validation import (
     validate_resupply,
 )
 from lens.topics import ALL_TOPICS
-from services.funnel.stockout import decode_store_event, encode_resupply_event
+from services.funnel.stockout import decode_store_events, encode_resupply_event
 from services.kafka import FaustProtobufCodec, ProtobufDeserializer
 from lens.stream.event_time import to_timestamp
 from tests.unit.property.strategies import (
@@ -174,4 +174,4 @@ DEMAND_EVENTS = st.fixed_dictionaries({
     RESUPPLIES.map(encode_resupply_event),
 ))
 def test_store_events_decode_or_raise_data_error(data):
-    decodes_or_data_error(decode_store_event, data)
+    decodes_or_data_error(decode_store_events, data)

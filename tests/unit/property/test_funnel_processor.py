@@ -26,7 +26,7 @@ from lens.stream import SessionizerConfig, ValidationConfig, validate_prediction
 from lens.topics import ALL_TOPICS, DEAD_LETTERS, INVENTORY_RESUPPLIES, POS_TRANSACTIONS, SESSIONS
 from services.funnel import FunnelMetrics, FunnelServiceConfig
 from services.funnel.processor import FunnelProcessor, store_topic_name
-from services.funnel.stockout import StoreProcessor, decode_store_event
+from services.funnel.stockout import StoreProcessor, decode_store_events
 from tests.unit.property.strategies import (
     POS_EVENTS,
     PREDICTIONS,
@@ -77,7 +77,7 @@ def assert_outputs_decode(result) -> None:
         if out.topic in VALUE_TYPES:
             VALUE_TYPES[out.topic].FromString(out.value)
         else:
-            decode_store_event(out.value)
+            decode_store_events(out.value)
 
 
 def check_dead_letters(result, *, topic: str, offset: int, key, value) -> None:

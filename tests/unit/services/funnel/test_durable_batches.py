@@ -24,7 +24,7 @@ from lens.topics import (
     STOCKOUT_ALERTS,
 )
 from services.funnel.app import FunnelService
-from services.funnel.processor import encode_store_event, store_topic_name
+from services.funnel.processor import Output, Result, encode_store_event, store_topic_name
 from services.funnel.sequence import LogRecord
 from services.funnel.stockout import encode_resupply_event, load_store, plan_key
 from tests.unit.services.funnel.conftest import closed, line
@@ -417,3 +417,25 @@ def test_resupplies_a_hole_leaves_out_are_read_from_the_broker_and_passed_on_fir
     assert [json.loads(out.value)["day"] for out in sent] == days
     assert {out.topic for out in sent} == {store_topic_name(service.config)}
     assert service.sequence.expected((INVENTORY_RESUPPLIES.name, 1)) == 3
+
+
+def test_a_customer_batch_sends_each_store_one_record_of_its_demand_updates(
+        make_config, monkeypatch):
+    service = new_service(make_config)
+    topic = store_topic_name(service.config)
+    demand = [Output(topic, store, b'{"t":"demand","n":%d}' % n)
+              for n, store in enumerate([b"S1", b"S2", b"S1"])]
+    session = Output(SESSIONS.name, b"c1", b"a session")
+    monkeypatch.setattr(service, "handle_customer_batch",
+                        lambda events, read, write: Result([demand[0], session, *demand[1:]]))
+    sent = []
+
+    def send_soon(outputs):
+        sent.extend(outputs)
+        return []
+
+    monkeypatch.setattr(service, "_send_soon", send_soon)
+    asyncio.run(service.process_customer_batch([pos(3, 0, "c1", P1)]))
+    assert [(out.topic, out.key) for out in sent] == [
+        (SESSIONS.name, b"c1"), (topic, b"S1"), (topic, b"S2")]
+    assert sent[1].value == b'{"t":"demands","events":[{"t":"demand","n":0},{"t":"demand","n":2}]}'

@@ -6,7 +6,7 @@ from lens import v1
 from lens.stream.event_time import to_timestamp
 from lens.topics import ANOMALY_ALERTS, DEAD_LETTERS, SESSIONS
 from services.funnel.processor import FunnelProcessor, PartitionMeta, store_topic_name
-from services.funnel.stockout import decode_store_event
+from services.funnel.stockout import decode_store_events
 from tests.unit.services.funnel.conftest import NOW_US, T0_US, closed, line
 
 SECOND = 1_000_000
@@ -117,7 +117,7 @@ def test_prediction_updates_state_clears_pending_and_routes_demand_by_store(make
     assert tables.get_state("c1").last_prediction.products == ("milk", "eggs")
     (out,) = result.outputs
     assert out.topic == store_topic_name(config) and out.key == b"S1"
-    update = decode_store_event(out.value)
+    (update,) = decode_store_events(out.value)
     assert update.contributor == "c1"
     # 2 units at score 0.9: 1.8 expected units each
     assert update.cells == {("milk", "2026-03-03"): 1_800_000, ("eggs", "2026-03-03"): 1_800_000}
@@ -131,7 +131,7 @@ def test_prediction_updates_state_clears_pending_and_routes_demand_by_store(make
         tables, partition=3, offset=2, key=b"c1",
         value=prediction("c1", 2, ["milk"], store="S2").SerializeToString(), now_us=NOW_US,
     )
-    assert [(o.key, decode_store_event(o.value).cells == {}) for o in moved.outputs] == [
+    assert [(o.key, decode_store_events(o.value)[0].cells == {}) for o in moved.outputs] == [
         (b"S1", True), (b"S2", False),
     ]
 

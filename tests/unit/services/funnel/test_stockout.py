@@ -2,10 +2,20 @@
 
 from lens import v1
 from lens.stockout import ContributionUpdate
-from lens.topics import DEAD_LETTERS, STOCKOUT_ALERTS
-from services.funnel.processor import encode_store_event, store_topic_name
-from services.funnel.stockout import StoreCache, StoreProcessor
-from tests.unit.services.funnel.conftest import NOW_US, store_event
+from lens.topics import DEAD_LETTERS, SESSIONS, STOCKOUT_ALERTS
+from services.funnel.processor import (
+    Output,
+    encode_store_event,
+    merge_store_events,
+    store_topic_name,
+)
+from services.funnel.stockout import (
+    StoreCache,
+    StoreProcessor,
+    decode_store_events,
+    encode_resupply_event,
+)
+from tests.unit.services.funnel.conftest import NOW_US, DictTables, store_event
 
 
 def test_resupplies_are_rekeyed_by_store_or_dead_lettered(make_config, metrics):
@@ -106,7 +116,6 @@ def test_a_malformed_store_record_is_dead_lettered_not_raised(make_config, table
 
 def test_stockout_alerts_carry_the_product_segment(make_config, tables, tmp_path):
     from lens.segments.segment_map import PRODUCT_MAP_FILE, SegmentMap
-    from services.funnel.stockout import encode_resupply_event
 
     SegmentMap(products={"milk": 4}).save(tmp_path)
     processor = StoreProcessor(make_config(product_segments_path=tmp_path / PRODUCT_MAP_FILE))
@@ -121,3 +130,55 @@ def test_stockout_alerts_carry_the_product_segment(make_config, tables, tmp_path
         alerts[product] = v1.StockoutAlert.FromString(out.value)
     assert alerts["milk"].product_segment == 4
     assert not alerts["caviar"].HasField("product_segment")  # outside the segmentation
+
+
+def _milk(customer, units, as_of, session=1, store="S1"):
+    return ContributionUpdate(store, customer, {("milk", "2026-03-03"): units * 1_000_000}, as_of,
+                              ("lens", 1, ""), session)
+
+
+def test_a_batch_sends_each_store_its_demand_updates_in_one_record(make_config):
+    topic = store_topic_name(make_config())
+    a, b, c = _milk("a", 1, 10), _milk("b", 2, 10, store="S2"), _milk("c", 3, 20)
+    session = Output(SESSIONS.name, b"a", b"a session")
+    merged = merge_store_events([
+        Output(topic, b"S1", encode_store_event(a)), session,
+        Output(topic, b"S2", encode_store_event(b)), Output(topic, b"S1", encode_store_event(c)),
+    ], topic)
+    assert merged[0] is session
+    assert [(out.topic, out.key) for out in merged[1:]] == [(topic, b"S1"), (topic, b"S2")]
+    assert decode_store_events(merged[1].value) == [a, c]  # in the order they were sent
+    assert merged[2].value == encode_store_event(b)  # a store's only update stays as it was
+
+
+def test_a_merged_record_does_what_its_updates_do_one_by_one(make_config):
+    config = make_config()
+    topic = store_topic_name(config)
+    plan = encode_resupply_event(
+        v1.Resupply(store_id="S1", product_id="milk", day="2026-03-03", quantity=3))
+    updates = [_milk("a", 2, 10), _milk("b", 2, 20, session=4), _milk("a", 0, 30, session=2),
+               _milk("a", 5, 5)]  # the last one older than what "a" sent before: ignored
+    one_by_one, together = DictTables(), DictTables()
+    alone, batched = StoreProcessor(config), StoreProcessor(config)
+    store_event(alone, one_by_one, plan)
+    store_event(batched, together, plan)
+    alerts = [out for update in updates
+              for out in store_event(alone, one_by_one, encode_store_event(update)).outputs]
+    (record,) = merge_store_events(
+        [Output(topic, b"S1", encode_store_event(update)) for update in updates], topic)
+    assert alerts  # b's 2 on top of a's 2 is short of the plan's 3
+    assert store_event(batched, together, record.value).outputs == alerts
+    assert together.stores == one_by_one.stores
+
+
+def test_a_merged_record_with_a_malformed_update_is_dead_lettered_whole(make_config, tables):
+    config = make_config()
+    value = (b'{"t":"demands","events":[' + encode_store_event(_milk("a", 9, 10))
+             + b',{"t":"demand"}]}')
+    result = StoreProcessor(config).on_store_record(
+        StoreCache(tables, config, 0).partition(2), partition=2, offset=3, key=b"S1",
+        value=value, now_us=NOW_US)
+    (letter,) = result.outputs
+    assert letter.topic == DEAD_LETTERS.name
+    assert v1.DeadLetter.FromString(letter.value).original_value == value
+    assert tables.stores == {}  # its good update was not applied either

@@ -21,7 +21,7 @@ from services.funnel.stockout import (
     StoreCache,
     contribution_key,
     day_key,
-    decode_store_event,
+    decode_store_events,
     encode_resupply_event,
     load_store,
     members_key,
@@ -107,7 +107,7 @@ def in_memory(config, events) -> dict[str, tuple[StoreStockout, int | None]]:
     stores: dict[str, tuple[StoreStockout, int | None]] = {}
     for _, value in events:
         try:
-            event = decode_store_event(value)
+            (event,) = decode_store_events(value)
         except DataError:
             continue
         whole, watermark = stores.get(event.store_id) or (
