@@ -6,7 +6,9 @@ demand updates and resupplies always meet on the same partition whatever partiti
 inventory systems use):
 
 - ``demand`` events: a customer's ``ContributionUpdate`` (its newest prediction's cells, or a
-  retraction when its expected store changed), sent by ``FunnelProcessor.on_prediction``;
+  retraction when its expected store changed), made by ``FunnelProcessor.on_prediction``; a
+  funnel batch sends a store its demand events in one record
+  (``services.funnel.processor.merge_store_events``, read back by ``decode_store_events``);
 - ``resupply`` events: ``inventory.resupplies`` records, validated (``validate_resupply``; bad ones
   go to ``lens.dlq``) and re-keyed by ``StoreProcessor.on_resupply``.
 
