@@ -29,8 +29,10 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+import numpy as np
 from lens import v1
 from lens.data.basket import Basket
+from lens.data.features import feature_row
 from lens.errors import DataError
 from lens.stream.event_time import (
     from_timestamp,
@@ -137,6 +139,19 @@ class SessionRecord:
             )
             self.__dict__["_basket"] = basket
         return basket
+
+    def feature_row(self, customer_id: str, previous: "SessionRecord | None") -> np.ndarray:
+        """float32 [F]: the session's row of the model's session features after ``previous``
+        (None: the funnel's first; ``lens.data.features.feature_row``). Kept for the last
+        ``previous`` asked about: each prediction of the customer reads it again. Read-only."""
+        after = None if previous is None else previous.timestamp
+        cached = self.__dict__.get("_feature_row")
+        if cached is None or cached[0] != after:
+            row = feature_row(self.to_basket(customer_id),
+                              None if previous is None else previous.to_basket(customer_id))
+            row.flags.writeable = False
+            cached = self.__dict__["_feature_row"] = (after, row)
+        return cached[1]
 
     def to_list(self) -> list[Any]:
         return [

@@ -13,8 +13,8 @@ S = max_sessions and L = max_basket_items (read from the server's signature meta
     session_count    int32   [B]
     customer_id      string  [B]
 
-``serving_inputs`` builds them with the model package's encoder (``lens.model.export``), so
-serving sees the same features as training; ``ModelPredictor`` takes any encoder with this shape.
+``serving_inputs`` builds the same arrays as the model package's encoder
+(``lens.model.export``), so serving sees the same features as training; ``ModelPredictor`` takes any encoder with this shape.
 
 Outputs read: ``next_basket`` (items, item_scores, quantities, basket_size, ranking,
 ranking_scores, days_to_next); when a model's next_basket has no days_to_next, ``time_to_next``
@@ -31,7 +31,7 @@ from typing import TYPE_CHECKING, Protocol
 import numpy as np
 
 from lens import v1
-from lens.model.export import serving_inputs as model_serving_inputs
+from lens.data.features import FEATURE_NAMES
 from lens.stream import FunnelState
 from lens.stream.event_time import to_timestamp
 from services.funnel.in_flight import InFlightLimit, Outcome
@@ -73,17 +73,40 @@ class Forecast:
 def serving_inputs(
     states: Sequence[FunnelState], max_sessions: int, max_items: int
 ) -> dict[str, np.ndarray]:
-    """Padded signature inputs for distinct customers with >= 1 kept session: the model
-    package's encoder (``lens.model.export.serving_inputs``, which reads the latest S + 1) over
-    each state's kept baskets (built once per session: ``SessionRecord.to_basket``)."""
-    histories = {state.customer_id: state.baskets() for state in states}
-    if len(histories) != len(states):
+    """Padded signature inputs for distinct customers with >= 1 kept session: the arrays of the
+    model package's encoder (``lens.model.export.serving_inputs``) over each state's kept
+    baskets, equal to them (a test checks), from each session's cached feature row
+    (``SessionRecord.feature_row``): that encoder's vectorized pass costs as much for one
+    customer as for many, and the worker encodes one customer per prediction."""
+    B, S, L = len(states), max_sessions, max_items
+    if len({state.customer_id for state in states}) != B:
         raise ValueError("serving_inputs: one state per customer in a batch")
-    return model_serving_inputs(histories, max_sessions, max_items)
+    items = np.full((B, S, L), b"", dtype=object)
+    features = np.zeros((B, S, len(FEATURE_NAMES)), np.float32)
+    counts = np.zeros(B, np.int32)
+    for b, state in enumerate(states):
+        kept, customer = state.sessions, state.customer_id
+        first = max(0, len(kept) - S)
+        counts[b] = len(kept) - first
+        for s, i in enumerate(range(first, len(kept))):
+            record = kept[i]
+            features[b, s] = record.feature_row(customer, kept[i - 1] if i else None)
+            products = [p.encode() for p, _, _ in record.items[:L]]
+            items[b, s, : len(products)] = products
+    return {
+        "session_items": items,
+        "session_features": features,
+        "session_count": counts,
+        "customer_id": np.array([state.customer_id.encode() for state in states], dtype=object),
+    }
 
 
 def _text(value) -> str:
     return value.decode() if isinstance(value, bytes) else str(value)
+
+
+def _row(values) -> list:
+    return np.asarray(values).reshape(-1).tolist()
 
 
 def prediction_from_outputs(
@@ -94,26 +117,24 @@ def prediction_from_outputs(
     model_version: int,
     model_label: str = "",
 ) -> v1.Prediction:
-    """One customer's Prediction from its row of the next_basket outputs (no batch dim)."""
+    """One customer's Prediction from its row of the next_basket outputs (no batch dim). The
+    items go in as dicts and the arrays as lists: a list of messages is copied item by item,
+    and indexing a numpy array makes a numpy scalar per item (twice the time, per prediction)."""
     last = state.sessions[-1]
     size = int(outputs.get("basket_size", np.int32(MAX_BASKET)))
-    names = [_text(p) for p in np.asarray(outputs["items"]).reshape(-1)]
-    scores = np.asarray(outputs.get("item_scores", np.zeros(len(names)))).reshape(-1)
-    quantities = np.asarray(outputs.get("quantities", np.zeros(len(names)))).reshape(-1)
+    names = [_text(p) for p in _row(outputs["items"])]
+    scores = _row(outputs.get("item_scores", np.zeros(len(names))))
+    quantities = _row(outputs.get("quantities", np.zeros(len(names))))
     basket = [
-        v1.PredictedItem(product_id=p, score=float(scores[i]), quantity=float(quantities[i]))
+        {"product_id": p, "score": scores[i], "quantity": quantities[i]}
         for i, p in enumerate(names[: min(size, MAX_BASKET)])
         if p
     ]
     ranking = []
     if "ranking" in outputs:
-        ranked = [_text(p) for p in np.asarray(outputs["ranking"]).reshape(-1)]
-        rscores = np.asarray(outputs.get("ranking_scores", np.zeros(len(ranked)))).reshape(-1)
-        ranking = [
-            v1.PredictedItem(product_id=p, score=float(rscores[i]))
-            for i, p in enumerate(ranked)
-            if p
-        ]
+        ranked = [_text(p) for p in _row(outputs["ranking"])]
+        rscores = _row(outputs.get("ranking_scores", np.zeros(len(ranked))))
+        ranking = [{"product_id": p, "score": rscores[i]} for i, p in enumerate(ranked) if p]
     days = float(np.asarray(outputs["days_to_next"]).reshape(-1)[0])
     return v1.Prediction(
         prediction_id=f"{state.customer_id}:{last.session_index}",

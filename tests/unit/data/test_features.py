@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from lens.data.basket import Basket
-from lens.data.features import FEATURE_NAMES, funnel_features, session_features
+from lens.data.features import FEATURE_NAMES, feature_row, funnel_features, session_features
 
 
 def basket(when: dt.datetime, items: dict[str, tuple[float, float]]) -> Basket:
@@ -66,3 +66,20 @@ def test_many_funnels_at_once_equal_one_by_one():
         )
     # y's first session follows x's last basket in the concatenation, but has no previous one.
     assert together["y"].days_since_previous[0] == 0.0 and not together["y"].has_previous[0]
+
+
+def test_a_row_at_a_time_equals_the_vectorized_pass_bit_for_bit():
+    # dates over 30 years (leap days, month and year ends), gaps from seconds to months,
+    # fractional quantities and amounts: every column, every calendar case
+    rng = np.random.default_rng(5)
+    funnel, when = [], dt.datetime(1999, 12, 30, 23, 59, 59)
+    for n in range(3000):
+        when += dt.timedelta(seconds=int(rng.choice([1, 3_600, 86_400, 40 * 86_400])
+                                         * rng.random()) + 1)
+        items = {f"p{k}": (float(rng.random() * 5), float(rng.random() * 99))
+                 for k in range(int(rng.integers(0, 6)))}
+        funnel.append(basket(when, items))
+    expected = session_features(funnel).as_matrix()
+    rows = np.stack([feature_row(b, funnel[i - 1] if i else None) for i, b in enumerate(funnel)])
+    assert rows.dtype == np.float32
+    np.testing.assert_array_equal(rows, expected)

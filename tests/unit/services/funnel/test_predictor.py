@@ -62,6 +62,32 @@ def test_serving_inputs_of_many_kept_sessions_are_those_of_all_of_them():
     assert inputs["session_items"][0, 0].tolist() == [b"p8", b"q2", b""]
 
 
+def test_serving_inputs_equal_the_model_packages_encoder_for_any_history():
+    # histories shorter and longer than S, baskets longer than L, gaps from seconds to months
+    rng = np.random.default_rng(11)
+    sessionizer = Sessionizer()
+    states = []
+    for c in range(40):
+        customer, t = f"c{c}", int(rng.integers(0, 10 * 365)) * 86_400
+        state = sessionizer.new_state(customer)
+        for n in range(int(rng.integers(1, 25))):
+            t += int(rng.choice([5, 3_600, 86_400, 30 * 86_400]) * rng.random()) + 10
+            for i in range(int(rng.integers(1, 9))):
+                sessionizer.on_event(state, v1.PosEvent.FromString(
+                    line(f"T{n}", i + 1, customer, f"p{rng.integers(40)}", t + i)))
+            sessionizer.on_event(state, v1.PosEvent.FromString(closed(f"T{n}", customer, t + 9)))
+        states.append(state)
+    for S, L in ((16, 5), (4, 8)):
+        expected = model_serving_inputs({s.customer_id: s.baskets() for s in states}, S, L)
+        together = serving_inputs(states, S, L)
+        assert together.keys() == expected.keys()
+        for name, array in expected.items():
+            np.testing.assert_array_equal(together[name], array, err_msg=name)
+            for b, state in enumerate(states):  # one customer at a time, as the worker asks
+                np.testing.assert_array_equal(serving_inputs([state], S, L)[name], array[[b]],
+                                              err_msg=name)
+
+
 def test_prediction_from_outputs_cuts_the_basket_at_its_size():
     state = state_with_sessions()
     outputs = {
