@@ -14,7 +14,8 @@ S = max_sessions and L = max_basket_items (read from the server's signature meta
     customer_id      string  [B]
 
 ``serving_inputs`` builds the same arrays as the model package's encoder
-(``lens.model.export``), so serving sees the same features as training; ``ModelPredictor`` takes any encoder with this shape.
+(``lens.model.export``), so serving sees the same features as training; ``ModelPredictor``
+takes any encoder with this shape.
 
 Outputs read: ``next_basket`` (items, item_scores, quantities, basket_size, ranking,
 ranking_scores, days_to_next); when a model's next_basket has no days_to_next, ``time_to_next``
