@@ -9,9 +9,26 @@ Records of ``pos.transactions`` reconcile::
 from typing import Any
 
 from faust.sensors.prometheus import PrometheusMonitor
-from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
+from prometheus_client import CollectorRegistry, Gauge, Histogram
+from prometheus_client import Counter as _PrometheusCounter
 
 __all__ = ["FaustMonitor", "FunnelMetrics"]
+
+
+class Counter(_PrometheusCounter):
+    """A Counter whose labelled children are looked up once: prometheus_client's ``labels()``
+    checks its arguments and takes a lock on every call, and the worker counts several labelled
+    events per record (its records by outcome, sessions by close reason, predictions by
+    version). FunnelMetrics never removes a child, so none goes stale."""
+
+    def labels(self, *values: Any, **by_name: Any) -> Any:
+        if by_name:
+            return super().labels(*values, **by_name)
+        children = self.__dict__.setdefault("_lens_children", {})
+        child = children.get(values)
+        if child is None:
+            child = children[values] = super().labels(*values)
+        return child
 
 
 class FaustMonitor(PrometheusMonitor):

@@ -1,15 +1,16 @@
 """The worker's cuts of Faust's per-record overhead: one task per record delivered
 (``install_fast_delivery``), the started producer without a detour through the event loop
-(``_Topic``) and the Prometheus sensor's cached children (``FaustMonitor``)."""
+(``_Topic``), the Prometheus sensor's cached children (``FaustMonitor``) and the worker's own
+counters' (``services.funnel.metrics.Counter``)."""
 
 import asyncio
 
 import pytest
 from faust.types import TP
-from prometheus_client import CollectorRegistry
+from prometheus_client import CollectorRegistry, generate_latest
 
 from services.funnel.app import FunnelService, _Topic, install_fast_delivery
-from services.funnel.metrics import FaustMonitor
+from services.funnel.metrics import FaustMonitor, FunnelMetrics
 
 
 class Consumer:
@@ -196,3 +197,19 @@ def test_the_monitor_counts_as_faust_and_forgets_children_at_a_rebalance(make_co
     assert value(registry, f"{prefix}_messages_received_per_topic_total",
                  topic="pos.transactions") == 1
     assert value(registry, f"{prefix}_topic_messages_sent_total", topic="topic.lens.sessions") == 1
+
+
+def test_the_workers_counters_look_each_child_up_once_and_count_as_prometheus():
+    registry = CollectorRegistry()
+    metrics = FunnelMetrics(registry)
+    processed = metrics.records.labels("processed")
+    assert metrics.records.labels("processed") is processed
+    assert metrics.records.labels(outcome="processed") is not None  # by name: prometheus' own
+    processed.inc()
+    metrics.records.labels("processed").inc(2)
+    metrics.records.labels("duplicate").inc()
+    metrics.predictions.labels("3", "canary").inc()
+    text = generate_latest(registry).decode()
+    assert 'lens_funnel_records_total{outcome="processed"} 3.0' in text
+    assert 'lens_funnel_records_total{outcome="duplicate"} 1.0' in text
+    assert 'lens_funnel_predictions_total{label="canary",version="3"} 1.0' in text
