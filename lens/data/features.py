@@ -119,6 +119,10 @@ def funnel_features(funnels: Funnels) -> dict[str, SessionFeatures]:
     }
 
 
+_CALENDAR_COLUMNS = 9  # day of week, of month, month and their (sin, cos): a function of the date
+_MICROSECOND = dt.timedelta(microseconds=1)
+
+
 def feature_row(basket: Basket, previous: Basket | None) -> np.ndarray:
     """float32 [len(FEATURE_NAMES)]: ``basket``'s row of ``funnel_features`` in a funnel where
     ``previous`` comes just before it (None: ``basket`` comes first), equal bit for bit (a test
@@ -137,10 +141,6 @@ def feature_row(basket: Basket, previous: Basket | None) -> np.ndarray:
     row[_CALENDAR_COLUMNS + 3] = sum(basket.quantities)
     row[_CALENDAR_COLUMNS + 4] = sum(basket.amounts)
     return row
-
-
-_CALENDAR_COLUMNS = 9  # day of week, of month, month and their (sin, cos): a function of the date
-_MICROSECOND = dt.timedelta(microseconds=1)
 
 
 @functools.lru_cache(maxsize=4096)

@@ -30,6 +30,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
+
 from lens import v1
 from lens.data.basket import Basket
 from lens.data.features import feature_row
@@ -125,7 +126,7 @@ class SessionRecord:
     def to_basket(self, customer_id: str) -> Basket:
         """The batch form (``lens.data.basket.Basket``, naive UTC timestamp) the model reads.
         Built once per record and customer: every prediction of the customer reads their kept
-        sessions as baskets twice (the model's inputs, the demand rhythms of Algorithm 2)."""
+        sessions as baskets (the demand rhythms of Algorithm 2)."""
         basket = self.__dict__.get("_basket")  # frozen: cached the way functools.cached_property does
         if basket is None or basket.customer_id != customer_id:
             basket = Basket(
