@@ -4,6 +4,7 @@ Stops cleanly on SIGTERM/SIGINT (Faust's worker commits offsets and closes its t
 """
 
 import argparse
+import gc
 import sys
 from pathlib import Path
 
@@ -113,6 +114,10 @@ def run(args: argparse.Namespace, settings: LensSettings) -> int:
         f"model server {config.model_server or 'none'}",
         flush=True,
     )
+    # Everything imported and built so far (TensorFlow's protos, Faust, the app) lives as long
+    # as the worker: out of the collector's sight, a full collection scans only what the stream
+    # made since, instead of ~0.25 s of CPU each (~8 % of the worker's CPU under load).
+    gc.freeze()
     worker = Worker(service.app, loglevel=args.loglevel, quiet=True, redirect_stdouts=False)
     try:
         worker.execute_from_commandline()
