@@ -16,14 +16,17 @@ from lens.settings import LensSettings
 @pytest.fixture
 def unfrozen():
     gc.unfreeze()
+    threshold = gc.get_threshold()
     yield
     gc.unfreeze()  # what run() froze stays out of the collector's sight otherwise
+    gc.set_threshold(*threshold)
 
 
-def test_the_worker_freezes_what_it_built_before_it_runs(monkeypatch, tmp_path, clean_lens_env,
-                                                         unfrozen):
-    """Objects made before Faust's worker starts (imports, the app) are frozen: full
-    collections under load then skip them."""
+def test_the_worker_freezes_what_it_built_and_widens_the_young_generation(
+    monkeypatch, tmp_path, clean_lens_env, unfrozen
+):
+    """Objects made before Faust's worker starts (imports, the app) are frozen, so that full
+    collections under load skip them, and the young generation holds 10,000 objects."""
     made, seen = [], {}
 
     class Worker:
@@ -32,6 +35,7 @@ def test_the_worker_freezes_what_it_built_before_it_runs(monkeypatch, tmp_path, 
 
         def execute_from_commandline(self):
             seen["frozen"] = gc.get_freeze_count()
+            seen["threshold"] = gc.get_threshold()
             seen["app frozen"] = not any(o is made[0] for o in gc.get_objects())
 
     app = SimpleNamespace(name="built before the worker runs")
@@ -46,3 +50,5 @@ def test_the_worker_freezes_what_it_built_before_it_runs(monkeypatch, tmp_path, 
     assert worker_command.run(args, settings) == 0
     assert made == [app]
     assert seen["frozen"] > 0 and seen["app frozen"]
+    assert seen["threshold"] == (worker_command.YOUNG_OBJECTS, *gc.get_threshold()[1:])
+    assert worker_command.YOUNG_OBJECTS == 10_000
