@@ -293,6 +293,13 @@ class LastPrediction:
             list(self.ranking),
         ]
 
+    @functools.cached_property
+    def json(self) -> str:
+        """``to_list()`` as compact JSON, encoded once: the prediction stays while the customer's
+        state around it is written (a basket's lines and close), and it is most of the bytes
+        that change."""
+        return _compact_json(self.to_list())
+
     @classmethod
     def from_list(cls, data: list[Any]) -> "LastPrediction":
         pid, store, as_of, index, basket, days, name, version, label, ranking = data
@@ -416,15 +423,20 @@ class FunnelState:
             k  cluster (-1 = none)
             d  dA of the latest scored sessions, oldest first
         """
-        return {**self._all_but_sessions(), "s": [r.to_list() for r in self.sessions]}
+        prediction = self.last_prediction
+        return {
+            **self._changing_fields(),
+            "p": None if prediction is None else prediction.to_list(),
+            "s": [r.to_list() for r in self.sessions],
+        }
 
-    def _all_but_sessions(self) -> dict[str, Any]:
+    def _changing_fields(self) -> dict[str, Any]:
+        """Every field but the prediction and the sessions, which keep their encoding."""
         return {
             "v": FORMAT_VERSION,
             "c": self.customer_id,
             "o": None if self.open_basket is None else self.open_basket.to_list(),
             "x": [[tx, list(nos)] for tx, nos in self.closed_recent],
-            "p": None if self.last_prediction is None else self.last_prediction.to_list(),
             "t": self.stats.to_list(),
             "k": self.cluster,
             "d": self.distances,
@@ -454,11 +466,13 @@ class FunnelState:
             ) from exc
 
     def to_bytes(self) -> bytes:
-        """``to_dict()`` as compact JSON, the sessions from their own encoding (``SessionRecord.
-        json``), since they are most of the bytes and never change."""
-        rest = _compact_json(self._all_but_sessions())
+        """``to_dict()`` as compact JSON, the sessions and the prediction from their own
+        encodings (``SessionRecord.json``, ``LastPrediction.json``): they are most of the bytes
+        and never change, and encoding them on every write was most of its cost."""
+        rest = _compact_json(self._changing_fields())
+        prediction = "null" if self.last_prediction is None else self.last_prediction.json
         sessions = ",".join(record.json for record in self.sessions)
-        return f'{rest[:-1]},"s":[{sessions}]}}'.encode()
+        return f'{rest[:-1]},"p":{prediction},"s":[{sessions}]}}'.encode()
 
     @classmethod
     def from_bytes(cls, data: bytes) -> "FunnelState":

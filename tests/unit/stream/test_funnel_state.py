@@ -54,6 +54,16 @@ def test_bytes_are_the_dict_after_kept_sessions_were_encoded_and_the_state_moved
         state.add_session(record("s1", i, n_items=3), max_sessions=3)
         state.distances.append(0.1 * i)
         assert json.loads(state.to_bytes()) == state.to_dict()  # sessions encoded once, reused
+        state.set_prediction(v1.Prediction(
+            prediction_id=f"c1:{i}", customer_id="c1", store_id="s1", session_index=i,
+            as_of=to_timestamp(i * 86_400_000_000), days_to_next=0.5 * i,
+            basket=[v1.PredictedItem(product_id=f"p{i}", score=0.5, quantity=2.0)],
+            ranking=[v1.PredictedItem(product_id=f"p{i}", score=0.5)],
+            model=v1.ModelRef(name="lens", version=i),
+        ))
+        # the prediction encoded once too, and the new one's encoding after it changed
+        assert json.loads(state.to_bytes()) == state.to_dict()
+        assert json.loads(state.to_bytes())["p"][0] == f"c1:{i}"
     assert [r.session_index for r in FunnelState.from_bytes(state.to_bytes()).sessions] == [3, 4, 5]
 
 
