@@ -1,12 +1,17 @@
 """What Algorithm 1's level costs per scored session, with and without the product catalog.
 
     .venv/bin/python bench/anomaly_level.py [--sessions 50] [--repeats 3]
+    .venv/bin/python bench/anomaly_level.py --data ../shared/data/ta_feng.csv.zip \
+        --catalog ../shared/data/ta_feng.csv.zip
 
 The worker computes ``lens.anomaly.sustained_level`` once per closed session over the
-customer's kept sessions (at most 50). A customer here has ``--sessions`` sessions of 8 products
-each, drawn from 400 products in 40 categories, a session every ~3 days; the level is timed
-without the catalog (product novelty and dA) and with it (plus the need-level signals of
-``lens.anomaly.needs``), side by side, best of ``--repeats`` runs.
+customer's kept sessions (at most 50). Without ``--data``, a dense customer: ``--sessions``
+sessions of 8 products each, drawn from 400 products in 40 categories (every category bought
+in about a fifth of the sessions), a session every ~3 days. With ``--data`` (a transactions file
+``lens`` reads) and ``--catalog`` (product -> category, ``lens.anomaly.read_catalog``), real
+customers instead: the level of every session from a customer's 7th on, over at most the 50
+sessions before it. The level is timed without the catalog (product novelty and dA) and with it
+(plus the need-level signals of ``lens.anomaly.needs``), side by side, best of ``--repeats``.
 """
 
 import argparse
@@ -17,35 +22,68 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from lens.anomaly import AnomalyConfig, sustained_level  # noqa: E402
+from lens.anomaly import AnomalyConfig, read_catalog, sustained_level  # noqa: E402
+from lens.stream.event_time import as_utc, from_datetime  # noqa: E402
 
 DAY = 86_400_000_000  # microseconds
+KEPT = 50  # sessions the worker keeps per customer
+FIRST_SCORED = 7  # novelty_window + established sessions of AnomalyConfig's defaults
+
+Level = tuple[list[list[str]], list[int]]  # one customer's kept sessions' products and times
 
 
-def per_level(config: AnomalyConfig, sessions, times, calls: int) -> float:
-    """Microseconds per ``sustained_level`` call."""
+def dense_customer(sessions: int, rng: random.Random) -> tuple[list[Level], dict[str, str]]:
+    catalog = {f"p{i}": f"c{i % 40}" for i in range(400)}
+    products = [[f"p{rng.randrange(400)}" for _ in range(8)] for _ in range(sessions)]
+    times = [int((3.1 * i + rng.random()) * DAY) for i in range(sessions)]
+    return [(products, times)], catalog
+
+
+def real_customers(data: Path, catalog: Path) -> tuple[list[Level], dict[str, str]]:
+    from lens.data.loaders import load_funnels
+
+    levels = []
+    for baskets in load_funnels(data).funnels.values():
+        for end in range(FIRST_SCORED, len(baskets) + 1):
+            kept = baskets[max(0, end - KEPT):end]
+            levels.append(([list(b.items) for b in kept],
+                           [from_datetime(as_utc(b.timestamp)) for b in kept]))
+    return levels, read_catalog(catalog)
+
+
+def per_level(config: AnomalyConfig, levels: list[Level], calls: int) -> float:
+    """Microseconds per ``sustained_level`` call, over ``calls`` levels at least."""
+    rounds = max(1, calls // len(levels))
     started = time.perf_counter()
-    for _ in range(calls):
-        sustained_level([0.3, 0.4, 0.5], sessions, config, times)
-    return (time.perf_counter() - started) / calls * 1e6
+    for _ in range(rounds):
+        for products, times in levels:
+            sustained_level([0.3, 0.4, 0.5], products, config, times)
+    return (time.perf_counter() - started) / (rounds * len(levels)) * 1e6
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--sessions", type=int, default=50, help="kept sessions of the customer")
+    parser.add_argument("--sessions", type=int, default=KEPT,
+                        help="kept sessions of the dense customer (without --data)")
+    parser.add_argument("--data", type=Path, help="transactions of real customers")
+    parser.add_argument("--catalog", type=Path, help="their catalog (with --data)")
     parser.add_argument("--repeats", type=int, default=3, help="runs; the best one counts")
-    parser.add_argument("--calls", type=int, default=2000, help="levels per run")
+    parser.add_argument("--calls", type=int, default=2000, help="levels per run, at least")
     args = parser.parse_args()
-    rng = random.Random(1)
-    catalog = {f"p{i}": f"c{i % 40}" for i in range(400)}
-    sessions = [[f"p{rng.randrange(400)}" for _ in range(8)] for _ in range(args.sessions)]
-    times = [int((3.1 * i + rng.random()) * DAY) for i in range(args.sessions)]
+    if (args.data is None) != (args.catalog is None):
+        parser.error("--data and --catalog go together")
+    if args.data is None:
+        levels, catalog = dense_customer(args.sessions, random.Random(1))
+        what = f"a dense customer, {args.sessions} sessions"
+    else:
+        levels, catalog = real_customers(args.data, args.catalog)
+        what = f"{len(levels)} scored sessions of {args.data.name}"
     configs = {"without the catalog": AnomalyConfig(),
                "with the catalog": AnomalyConfig(categories=catalog)}
-    best = {name: min(per_level(config, sessions, times, args.calls)
-                      for _ in range(args.repeats)) for name, config in configs.items()}
+    best = {name: min(per_level(config, levels, args.calls) for _ in range(args.repeats))
+            for name, config in configs.items()}
     for name, micros in best.items():
-        print(f"{name}: {micros:.0f} us per level ({args.sessions} sessions)")
+        print(f"{name}: {micros:.0f} us per level ({what})")
     print(f"ratio with / without: {best['with the catalog'] / best['without the catalog']:.1f}")
 
 

@@ -44,8 +44,6 @@ from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-import numpy as np
-
 from lens.errors import ConfigError
 
 __all__ = [
@@ -65,6 +63,8 @@ MIN_INTERVAL_DAYS = 1e-3
 PRIOR_SPREAD, PRIOR_WEIGHT = 0.35, 5
 # the usual interval of a customer none of whose categories has come often enough to measure it
 DEFAULT_INTERVAL = 14.0
+# what the catalog's ``get`` gives the products it does not list, taken out of a session's needs
+_UNLISTED = frozenset({None})
 
 
 def read_catalog(path: str | Path) -> dict[str, str]:
@@ -88,7 +88,12 @@ def need_sessions(
     sessions: Sequence[Sequence[str]], categories: Mapping[str, str]
 ) -> list[frozenset[str]]:
     """The categories of each session's products (oldest first); unlisted products left out."""
-    return [frozenset(categories[p] for p in products if p in categories) for products in sessions]
+    category_of = categories.get
+    needs = []
+    for products in sessions:
+        found = frozenset(map(category_of, products))
+        needs.append(found - _UNLISTED if None in found else found)
+    return needs
 
 
 @dataclass(frozen=True)
@@ -130,21 +135,24 @@ def overdue_needs(
     regular = [t for t in purchases.by_category.values() if len(t) >= min_count]
     if not regular:
         return 0.0
-    # every regular category's days end to end: the gaps within each, and its mean interval
-    days = np.fromiter(itertools.chain.from_iterable(regular), dtype=float)
-    counts = np.array([len(t) for t in regular])
-    ends = np.cumsum(counts)
-    log_means = np.log([_mean_interval(t) for t in regular])
-    within = np.ones(days.size - 1, dtype=bool)
-    within[ends[:-1] - 1] = False  # the step from one category's last day to the next's first
-    log_gaps = np.log(np.maximum(np.diff(days)[within], MIN_INTERVAL_DAYS))
-    deviations = log_gaps - np.repeat(log_means, counts - 1)
-    spread = math.sqrt((PRIOR_WEIGHT * PRIOR_SPREAD**2 + float(deviations @ deviations))
-                       / (PRIOR_WEIGHT + deviations.size))
-    since = purchases.now - days[ends - 1]
-    late = since > 0
-    z = (np.log(since[late]) - log_means[late]) / spread
-    return float(np.maximum(z - tolerance, 0.0).sum())
+    # plain floats: a customer has a few dozen intervals, too few for numpy's per-call cost
+    log = math.log
+    log_means = [log(_mean_interval(t)) for t in regular]
+    squares = 0.0
+    intervals = 0
+    for times, log_mean in zip(regular, log_means, strict=True):
+        for earlier, later in itertools.pairwise(times):
+            deviation = log(max(later - earlier, MIN_INTERVAL_DAYS)) - log_mean
+            squares += deviation * deviation
+        intervals += len(times) - 1
+    spread = math.sqrt((PRIOR_WEIGHT * PRIOR_SPREAD**2 + squares) / (PRIOR_WEIGHT + intervals))
+    now = purchases.now
+    total = 0.0
+    for times, log_mean in zip(regular, log_means, strict=True):
+        since = now - times[-1]
+        if since > 0:
+            total += max((log(since) - log_mean) / spread - tolerance, 0.0)
+    return total
 
 
 def first_purchases(

@@ -82,6 +82,11 @@ def test_the_same_gap_is_less_overdue_for_a_customer_who_buys_on_and_off():
     jittery = [0, 1, 4, 5, 8, 9, 12, 13, 16, 24.0]
     steady_late = overdue_needs(history(sessions, steady))
     assert steady_late > overdue_needs(history(sessions, jittery)) > 0
+    # the jittery spread: four gaps of half and four of 1.5 times the mean, with the prior
+    spread = math.sqrt((PRIOR_WEIGHT * PRIOR_SPREAD**2
+                        + 4 * math.log(0.5) ** 2 + 4 * math.log(1.5) ** 2) / (PRIOR_WEIGHT + 8))
+    assert overdue_needs(history(sessions, jittery)) == pytest.approx(
+        math.log(8 / 2) / spread - 2.0)
     # a gap within the tolerance: 3 days since on a 2-day interval, ln 1.5 / spread = 1.87 < 2
     assert math.log(1.5) / clockwork_spread(8) < 2
     assert overdue_needs(history(sessions, [*steady[:-1], 19.0])) == 0.0
