@@ -176,6 +176,8 @@ def main() -> None:
     parser.add_argument("--drop-weight", type=float, default=AnomalyConfig().drop_weight)
     parser.add_argument("--new-weight", type=float, default=AnomalyConfig().new_weight)
     parser.add_argument("--stockout-days", type=int, default=7)
+    parser.add_argument("--stockout-min-shortfall", type=float,
+                        default=StockoutConfig().min_shortfall)
     parser.add_argument("--out", type=Path, default=None, help="also write the results as JSON")
     args = parser.parse_args()
     logging.basicConfig(level=logging.WARNING)
@@ -199,7 +201,7 @@ def main() -> None:
         "catalog": None if args.catalog is None else str(args.catalog),
         "anomaly": anomalies(funnels, answers, changes, kinds, config),
         "stockout": stockouts(funnels, answers, args.world, truth, StockoutConfig(
-            n_days=args.stockout_days)),
+            n_days=args.stockout_days, min_shortfall=args.stockout_min_shortfall)),
     }
     if args.catalog is not None:
         result["anomaly_without_catalog"] = anomalies(

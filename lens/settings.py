@@ -170,6 +170,10 @@ class LensSettings(BaseSettings):
         "session alerts."
     )
     stockout_days: int = Field(7, ge=1, description="Algorithm 2 (stock-out) horizon in days.")
+    stockout_min_shortfall: float = Field(
+        0.5, ge=0, description="Algorithm 2: a cell alerts when its predicted demand exceeds "
+        "its resupply by more than this many units (its expected shortfall)."
+    )
     alerts_group: str = Field(
         "lens-alert-subscriber", min_length=1, description="Consumer group of `lens alerts serve`."
     )

@@ -99,7 +99,8 @@ def run(args: argparse.Namespace, settings: LensSettings) -> int:
             trained,
             funnels,
             resupplies,
-            StockoutConfig(n_days=settings.stockout_days),
+            StockoutConfig(n_days=settings.stockout_days,
+                           min_shortfall=settings.stockout_min_shortfall),
             products.segments,
             model_name=str(args.model),
         )

@@ -65,6 +65,10 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--days", dest="stockout_days", type=int, default=None, metavar="N",
                         help="horizon: predictions with days_to_next >= N add no demand "
                         "(env LENS_STOCKOUT_DAYS, default 7)")
+    parser.add_argument("--min-shortfall", dest="stockout_min_shortfall", type=float,
+                        default=None, metavar="UNITS",
+                        help="a cell is short when its predicted demand exceeds its resupply by "
+                        "more than UNITS (env LENS_STOCKOUT_MIN_SHORTFALL, default 0.5)")
     parser.add_argument("--source", choices=("customer", "store"), default="customer",
                         help="whose funnels make the demand: each customer's baskets "
                         "(default) or each store's daily sales")
@@ -97,7 +101,9 @@ def run(args: argparse.Namespace, settings: LensSettings) -> int:
     from services.pos import basket_events, baskets_in_time_order, read_resupplies
 
     check_out_path(args.out)
-    config = StockoutConfig(n_days=settings.stockout_days, source=DemandSource(args.source))
+    config = StockoutConfig(n_days=settings.stockout_days,
+                            min_shortfall=settings.stockout_min_shortfall,
+                            source=DemandSource(args.source))
     resupplies = list(read_resupplies(args.resupply))  # a bad plan fails before the model runs
     model = resolve_model(args.model)
     loaded = load_history(args.data, args.skip_bad)

@@ -87,6 +87,11 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                         "then carry the product's segment")
     parser.add_argument("--stockout-days", dest="stockout_days", type=int, default=None,
                         help="Algorithm 2 horizon in days (env LENS_STOCKOUT_DAYS, default 7)")
+    parser.add_argument("--stockout-min-shortfall", dest="stockout_min_shortfall", type=float,
+                        default=None, metavar="UNITS",
+                        help="Algorithm 2 alerts a cell when its predicted demand exceeds its "
+                        "resupply by more than UNITS (env LENS_STOCKOUT_MIN_SHORTFALL, "
+                        "default 0.5)")
     parser.add_argument("--app-id", dest="funnel_app_id", default=None,
                         help="Faust app id: consumer group and internal topic prefix "
                         "(env LENS_FUNNEL_APP_ID, default lens-funnel); workers with the same id "

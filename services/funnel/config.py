@@ -74,7 +74,8 @@ class FunnelServiceConfig:
       ``anomaly_min_sessions``], and the product catalog of the need-level signals, read here
       [``anomaly_catalog``, ``anomaly_drop_weight``, ``anomaly_new_weight``,
       ``anomaly_discovery_weight``].
-    stockout: horizon [``stockout_days``].
+    stockout: horizon and smallest shortfall alerted [``stockout_days``,
+      ``stockout_min_shortfall``].
     web_bind: address the web server binds to (127.0.0.1 locally).
     max_in_flight: prediction calls in flight per worker at most (fewer while calls miss
       their deadline: ``services.funnel.in_flight``).
@@ -197,5 +198,6 @@ class FunnelServiceConfig:
                 new_weight=settings.anomaly_new_weight,
                 discovery_weight=settings.anomaly_discovery_weight,
             ),
-            stockout=StockoutConfig(n_days=settings.stockout_days),
+            stockout=StockoutConfig(n_days=settings.stockout_days,
+                                    min_shortfall=settings.stockout_min_shortfall),
         )

@@ -69,6 +69,7 @@ def test_worker_knobs_have_their_documented_defaults(clean_lens_env):
     assert (settings.predict_timeout_s, settings.predict_retry_s) == (2.0, 5.0)
     assert settings.cluster_model is None
     assert (settings.anomaly_min_history, settings.stockout_days) == (30, 7)
+    assert settings.stockout_min_shortfall == 0.5
     assert settings.funnel_event_loop == "uvloop"
 
 
@@ -87,18 +88,19 @@ def test_every_worker_flag_lands_in_its_settings_field(clean_lens_env, tmp_path)
         "--model-name", "lens2", "--predict-retry", "1.5", "--inactivity-timeout", "900",
         "--sweep-interval", "2", "--quiet-after", "0", "--anomaly-min-history", "5",
         "--clusters", str(tmp_path / "clusters.json"), "--stockout-days", "3",
-        "--event-loop", "asyncio",
+        "--stockout-min-shortfall", "1.5", "--event-loop", "asyncio",
     )
     assert settings.model_dump(include={
         "worker_web_port", "funnel_app_id", "model_server", "model_name", "predict_retry_s",
         "funnel_inactivity_timeout_s", "funnel_sweep_interval_s", "funnel_quiet_after_s",
-        "anomaly_min_history", "cluster_model", "stockout_days", "funnel_event_loop",
+        "anomaly_min_history", "cluster_model", "stockout_days", "stockout_min_shortfall",
+        "funnel_event_loop",
     }) == {
         "worker_web_port": 7003, "funnel_app_id": "lens-funnel-b", "model_server": "ms:8500",
         "model_name": "lens2", "predict_retry_s": 1.5, "funnel_inactivity_timeout_s": 900.0,
         "funnel_sweep_interval_s": 2.0, "funnel_quiet_after_s": 0.0, "anomaly_min_history": 5,
         "cluster_model": tmp_path / "clusters.json", "stockout_days": 3,
-        "funnel_event_loop": "asyncio",
+        "stockout_min_shortfall": 1.5, "funnel_event_loop": "asyncio",
     }
 
 
@@ -111,6 +113,7 @@ def test_the_funnel_worker_config_is_derived_from_settings(clean_lens_env, monke
     monkeypatch.setenv("LENS_MODEL_VERSION_LABEL", "canary")
     monkeypatch.setenv("LENS_PREDICT_TIMEOUT_S", "0.5")
     monkeypatch.setenv("LENS_CLUSTER_MODEL", str(tmp_path / "clusters.json"))
+    monkeypatch.setenv("LENS_STOCKOUT_MIN_SHORTFALL", "2")
     settings = worker_settings("--inactivity-timeout", "120", "--anomaly-min-history", "600",
                                "--stockout-days", "3", "--app-id", "lens-funnel-b",
                                "--anomaly-threshold", "2.5", "--anomaly-min-sessions", "2")
@@ -123,7 +126,7 @@ def test_the_funnel_worker_config_is_derived_from_settings(clean_lens_env, monke
     assert config.sessionizer.inactivity_timeout == dt.timedelta(minutes=2)
     assert (config.anomaly.min_history, config.anomaly.window) == (600, 600)  # window >= history
     assert (config.anomaly.threshold, config.anomaly.min_sessions) == (2.5, 2)
-    assert config.stockout.n_days == 3
+    assert (config.stockout.n_days, config.stockout.min_shortfall) == (3, 2.0)
     assert FunnelServiceConfig.from_settings(settings, no_model=True).model_server is None
     assert config.anomaly.categories is None  # no catalog: the product-level level only
 
@@ -161,6 +164,7 @@ def test_the_worker_reads_the_anomaly_catalog_flag_or_variable(clean_lens_env, m
         ("LENS_ANOMALY_THRESHOLD", "-1", "anomaly_threshold"),
         ("LENS_ANOMALY_MIN_SESSIONS", "0", "anomaly_min_sessions"),
         ("LENS_STOCKOUT_DAYS", "0", "stockout_days"),
+        ("LENS_STOCKOUT_MIN_SHORTFALL", "-0.5", "stockout_min_shortfall"),
     ],
 )
 def test_invalid_worker_knobs_raise_config_error_naming_the_field(

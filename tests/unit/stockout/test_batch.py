@@ -130,7 +130,9 @@ def test_customer_agnostic_funnels_are_store_days():
     assert states["S1"].open_basket is None  # the last day is closed too
     predictions = batch_predictions(states, TwoOfTheLast(), model=v1.ModelRef())
     plan = [v1.Resupply(store_id="S1", product_id="milk", day="2026-03-06", quantity=0)]
-    report = stockout_report(predictions, plan, StockoutConfig(source=DemandSource.STORE),
+    # any shortfall alerts: the store's expected milk that day is under half a unit
+    report = stockout_report(predictions, plan,
+                             StockoutConfig(source=DemandSource.STORE, min_shortfall=0.0),
                              states=states)
     assert [(a.store_id, a.product_id, a.day) for a in report.alerts] == [("S1", "milk", "2026-03-06")]
 

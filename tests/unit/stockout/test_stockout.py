@@ -50,6 +50,21 @@ def test_contribution_day_rounding_horizon_and_default_quantity():
     assert contribution(pred("c", "s", [("p1", 2, 0.25)]), config) == {("p1", D2): 500_000}
 
 
+def test_a_cell_alerts_once_its_expected_shortfall_exceeds_half_a_unit_by_default():
+    monitor = StockoutMonitor()
+    monitor.on_resupply(resupply("s1", "p1", D2, 2))
+    # expected units: 2.5 against 2 is half a unit short, which rounds to no unit missing
+    assert monitor.on_prediction(pred("c1", "s1", [("p1", 5, 0.5)])) == []
+    assert monitor.store("s1").shortfalls() == []
+    (alert,) = monitor.on_prediction(pred("c2", "s1", [("p1", 1, 0.1)]))
+    assert (alert.product_id, alert.day, alert.shortfall) == ("p1", D2, pytest.approx(0.6))
+    assert monitor.store("s1").shortfalls() == [("p1", D2, pytest.approx(0.6))]
+    # the threshold is a setting: at 0 any fraction of a unit short alerts
+    strict = StockoutMonitor(StockoutConfig(min_shortfall=0.0))
+    strict.on_resupply(resupply("s1", "p1", D2, 2))
+    assert len(strict.on_prediction(pred("c1", "s1", [("p1", 5, 0.5)]))) == 1
+
+
 def test_newer_prediction_replaces_the_older_contribution():
     monitor = StockoutMonitor()
     monitor.on_prediction(pred("c1", "s1", [("p1", 3)]))
