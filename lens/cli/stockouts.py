@@ -29,8 +29,10 @@ the same rules as the funnel worker):
      demand[store][product][day], day = the last session's date + round(days_to_next),
      store = the customer's most frequent store among the kept sessions (ties: the most
      recent); an item without a predicted quantity counts 1 unit;
-  3. R = resupply - demand for every (store, product, day); R < 0 is a shortfall. Only
-     days the store's plan covers count: a day without any plan row is unknown supply.
+  3. R = resupply - demand for every (store, product, day); a cell is short when -R
+     exceeds --min-shortfall units (default 0.5: demand is expected units, and a fraction
+     of a unit short is not a unit missing). Only days the store's plan covers count: a
+     day without any plan row is unknown supply.
 
 Cells of days before the day preceding the history's last session are dropped (the worker
 has expired them). --source store is the customer-agnostic variant: each store's daily
