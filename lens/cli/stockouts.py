@@ -25,10 +25,12 @@ Predicts which products will run short before the next resupply (the paper's Alg
 the same rules as the funnel worker):
 
   1. every funnel's next basket and days_to_next, from its kept sessions (the last 50);
-  2. a prediction with days_to_next < --days adds its item quantities to
-     demand[store][product][day], day = the last session's date + round(days_to_next),
-     store = the customer's most frequent store among the kept sessions (ties: the most
-     recent); an item without a predicted quantity counts 1 unit;
+  2. each prediction adds expected units to demand[store][product][day] over the --days
+     days after its last session, store = the customer's most frequent store among the
+     kept sessions (ties: the most recent): a product the funnel bought on 3 or more days
+     on the days its rhythm says it falls due (lens.stockout.rhythm); the model's other
+     basket items, if days_to_next < --days, on the last session's date +
+     round(days_to_next), their predicted quantity (1 unit without one) times their score;
   3. R = resupply - demand for every (store, product, day); a cell is short when -R
      exceeds --min-shortfall units (default 0.5: demand is expected units, and a fraction
      of a unit short is not a unit missing). Only days the store's plan covers count: a
