@@ -39,7 +39,7 @@ the same rules as the funnel worker):
 Cells of days before the day preceding the history's last session are dropped (the worker
 has expired them). --source store is the customer-agnostic variant: each store's daily
 sales are one funnel (lens.stockout.StoreFunnel), for retailers without customer ids.
-The model needs a time head (LENS): predictions without days_to_next add no demand.
+The model needs a time head (LENS): without days_to_next, only the rhythms add demand.
 """
 
 EPILOG = """\
@@ -132,7 +132,8 @@ def run(args: argparse.Namespace, settings: LensSettings) -> int:
     rows = rows_of(report.alerts)
     print(
         f"{report.predictions:,} {args.source} funnels predicted"
-        + (f" ({report.no_time:,} without days_to_next: no demand)" if report.no_time else "")
+        + (f" ({report.no_time:,} without days_to_next: their rhythms only)" if report.no_time
+           else "")
         + f", {len(rows):,} short cells from {report.since} in "
         f"{len({r['store_id'] for r in rows}):,} stores"
     )
