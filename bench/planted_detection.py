@@ -68,13 +68,14 @@ def predict_every_session(model, funnels) -> dict[tuple[str, int], object]:
     return answers
 
 
-def anomalies(funnels, answers, changes, kinds, config: AnomalyConfig) -> dict:
+def anomalies(funnels, answers, changes, kinds, config: AnomalyConfig,
+              thresholds=THRESHOLDS) -> dict:
     sessions = sorted(
         (h[n].timestamp, c, n) for c, h in funnels.items() for n in range(1, len(h))
         if (c, n) in answers and n >= config.min_sessions
     )
     by_threshold, distances = {}, []
-    for threshold in sorted({*THRESHOLDS, config.threshold}):
+    for threshold in sorted({*thresholds, config.threshold}):
         detector = AnomalyDetector(dataclasses.replace(config, threshold=threshold))
         scored = 0  # sessions with a level (enough history for the novelty)
         recent: dict[str, list[float]] = collections.defaultdict(list)
