@@ -24,10 +24,12 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from lens.anomaly import AnomalyConfig, read_catalog, sustained_level  # noqa: E402
 from lens.stream.event_time import as_utc, from_datetime  # noqa: E402
+from lens.stream.sessionizer import SessionizerConfig  # noqa: E402
 
 DAY = 86_400_000_000  # microseconds
-KEPT = 50  # sessions the worker keeps per customer
-FIRST_SCORED = 7  # novelty_window + established sessions of AnomalyConfig's defaults
+KEPT = SessionizerConfig().max_sessions  # sessions the worker keeps per customer
+# the first session with a level: the novelty window after the established sessions
+FIRST_SCORED = AnomalyConfig().novelty_window + AnomalyConfig().established
 
 Level = tuple[list[list[str]], list[int]]  # one customer's kept sessions' products and times
 

@@ -68,6 +68,13 @@ def predict_every_session(model, funnels) -> dict[tuple[str, int], object]:
     return answers
 
 
+def planted_changes(truth: dict) -> tuple[dict[str, dt.date], dict[str, str]]:
+    """customer -> change day, customer -> kind of change, from a world's ground_truth.json."""
+    planted = truth["behaviour_changes"]
+    return ({c["customer_id"]: dt.date.fromisoformat(c["date"]) for c in planted},
+            {c["customer_id"]: c["kind"] for c in planted})
+
+
 def anomalies(funnels, answers, changes, kinds, config: AnomalyConfig,
               thresholds=THRESHOLDS) -> dict:
     sessions = sorted(
@@ -189,9 +196,7 @@ def main() -> None:
     if getattr(model, "trained", None) is None:
         model.fit(funnels)
     answers = predict_every_session(model, funnels)
-    changes = {c["customer_id"]: dt.date.fromisoformat(c["date"])
-               for c in truth["behaviour_changes"]}
-    kinds = {c["customer_id"]: c["kind"] for c in truth["behaviour_changes"]}
+    changes, kinds = planted_changes(truth)
     config = AnomalyConfig(
         threshold=args.threshold, min_history=args.min_history, novelty_weight=args.novelty_weight,
         categories=None if args.catalog is None else read_catalog(args.catalog),

@@ -21,8 +21,6 @@ Prints the totals (recall, precision) and writes every world's counts with ``--o
 """
 
 import argparse
-import dataclasses
-import datetime as dt
 import json
 import pickle
 import subprocess
@@ -34,7 +32,12 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 sys.path.insert(0, str(REPO / "bench"))
 
-from planted_detection import anomalies, predict_every_session, stockouts  # noqa: E402
+from planted_detection import (  # noqa: E402
+    anomalies,
+    planted_changes,
+    predict_every_session,
+    stockouts,
+)
 
 from lens.anomaly import AnomalyConfig, read_catalog  # noqa: E402
 from lens.data.loaders import load_funnels  # noqa: E402
@@ -87,9 +90,7 @@ def score(world: Path, thresholds: list[float], shortfalls: list[float]) -> dict
     with (world / "answers.pkl").open("rb") as cached:
         answers = pickle.load(cached)
     truth = json.loads((world / "ground_truth.json").read_text())
-    changes = {c["customer_id"]: dt.date.fromisoformat(c["date"])
-               for c in truth["behaviour_changes"]}
-    kinds = {c["customer_id"]: c["kind"] for c in truth["behaviour_changes"]}
+    changes, kinds = planted_changes(truth)
     config = AnomalyConfig(min_history=20, categories=read_catalog(world / "products.csv"))
     anomaly = anomalies(funnels, answers, changes, kinds, config, thresholds)
     result = {"planted_changes": anomaly["planted"], "planted_by_kind": anomaly["planted_by_kind"],
@@ -100,8 +101,7 @@ def score(world: Path, thresholds: list[float], shortfalls: list[float]) -> dict
             "found": row["planted_found"], "alerted": row["alerted_customers"],
             "found_by_kind": row["found_by_kind"]}
     for shortfall in shortfalls:
-        found = stockouts(funnels, answers, world, truth,
-                          dataclasses.replace(StockoutConfig(), min_shortfall=shortfall))
+        found = stockouts(funnels, answers, world, truth, StockoutConfig(min_shortfall=shortfall))
         found.pop("cells")
         result["stockout"][str(shortfall)] = found
     return result
