@@ -11,7 +11,9 @@ in about a fifth of the sessions), a session every ~3 days. With ``--data`` (a t
 ``lens`` reads) and ``--catalog`` (product -> category, ``lens.anomaly.read_catalog``), real
 customers instead: the level of every session from a customer's 7th on, over at most the 50
 sessions before it. The level is timed without the catalog (product novelty and dA) and with it
-(plus the need-level signals of ``lens.anomaly.needs``), side by side, best of ``--repeats``.
+(plus the need-level signals of ``lens.anomaly.needs``) and with the catalog's need intervals too
+(fitted on ``--data``; for the dense customer, its categories' own rhythm), side by side, best
+of ``--repeats``.
 """
 
 import argparse
@@ -22,7 +24,12 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from lens.anomaly import AnomalyConfig, read_catalog, sustained_level  # noqa: E402
+from lens.anomaly import (  # noqa: E402
+    AnomalyConfig,
+    fit_need_intervals,
+    read_catalog,
+    sustained_level,
+)
 from lens.stream.event_time import as_utc, from_datetime  # noqa: E402
 from lens.stream.sessionizer import SessionizerConfig  # noqa: E402
 
@@ -34,23 +41,29 @@ FIRST_SCORED = AnomalyConfig().novelty_window + AnomalyConfig().established
 Level = tuple[list[list[str]], list[int]]  # one customer's kept sessions' products and times
 
 
-def dense_customer(sessions: int, rng: random.Random) -> tuple[list[Level], dict[str, str]]:
+Customers = tuple[list[Level], dict[str, str], dict[str, float]]  # levels, catalog, intervals
+
+
+def dense_customer(sessions: int, rng: random.Random) -> Customers:
     catalog = {f"p{i}": f"c{i % 40}" for i in range(400)}
     products = [[f"p{rng.randrange(400)}" for _ in range(8)] for _ in range(sessions)]
     times = [int((3.1 * i + rng.random()) * DAY) for i in range(sessions)]
-    return [(products, times)], catalog
+    # every category in about a fifth of the sessions, ~3.1 days apart
+    return [(products, times)], catalog, {f"c{i}": 5 * 3.1 for i in range(40)}
 
 
-def real_customers(data: Path, catalog: Path) -> tuple[list[Level], dict[str, str]]:
+def real_customers(data: Path, catalog: Path) -> Customers:
     from lens.data.loaders import load_funnels
 
+    funnels = load_funnels(data).funnels
+    categories = read_catalog(catalog)
     levels = []
-    for baskets in load_funnels(data).funnels.values():
+    for baskets in funnels.values():
         for end in range(FIRST_SCORED, len(baskets) + 1):
             kept = baskets[max(0, end - KEPT):end]
             levels.append(([list(b.items) for b in kept],
                            [from_datetime(as_utc(b.timestamp)) for b in kept]))
-    return levels, read_catalog(catalog)
+    return levels, categories, fit_need_intervals(funnels.values(), categories)
 
 
 def per_level(config: AnomalyConfig, levels: list[Level], calls: int) -> float:
@@ -75,13 +88,15 @@ def main() -> None:
     if (args.data is None) != (args.catalog is None):
         parser.error("--data and --catalog go together")
     if args.data is None:
-        levels, catalog = dense_customer(args.sessions, random.Random(1))
+        levels, catalog, intervals = dense_customer(args.sessions, random.Random(1))
         what = f"a dense customer, {args.sessions} sessions"
     else:
-        levels, catalog = real_customers(args.data, args.catalog)
+        levels, catalog, intervals = real_customers(args.data, args.catalog)
         what = f"{len(levels)} scored sessions of {args.data.name}"
     configs = {"without the catalog": AnomalyConfig(),
-               "with the catalog": AnomalyConfig(categories=catalog)}
+               "with the catalog": AnomalyConfig(categories=catalog),
+               "with the catalog and its need intervals": AnomalyConfig(
+                   categories=catalog, need_intervals=intervals)}
     best = {name: min(per_level(config, levels, args.calls) for _ in range(args.repeats))
             for name, config in configs.items()}
     for name, micros in best.items():

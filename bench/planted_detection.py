@@ -16,8 +16,10 @@ predictions back before each customer's next basket (the demo's paced replay):
   Recall = found / planted (also per kind of change); precision = alerted customers with a
   planted change / alerted customers. Also printed at other thresholds, and the dA quantiles.
   ``--catalog`` (the world's products.csv, each product's category, what a retailer's catalog
-  holds) adds the need-level signals to the level (``--drop-weight``, ``--new-weight``);
-  the results then also hold the same run without it (``anomaly_without_catalog``).
+  holds) adds the need-level signals to the level (``--drop-weight``, ``--new-weight``), with
+  each category's typical interval fitted on the world (``lens data need-intervals``; not with
+  ``--no-need-intervals``); the results then also hold the same run without the catalog
+  (``anomaly_without_catalog``).
 - Algorithm 2 runs ``StockoutMonitor`` with the resupply plan; each prediction goes to the
   customer's most frequent store among their last 10 sessions (the worker keeps fewer sessions,
   but the rule is the same) and brings the customer's sessions up to it (the per-product
@@ -42,7 +44,7 @@ from pathlib import Path
 import numpy as np
 
 from lens import v1
-from lens.anomaly import AnomalyConfig, AnomalyDetector, read_catalog
+from lens.anomaly import AnomalyConfig, AnomalyDetector, fit_need_intervals, read_catalog
 from lens.cli.models import resolve_model
 from lens.data.loaders import load_funnels
 from lens.stockout import StockoutConfig, StockoutMonitor
@@ -181,6 +183,10 @@ def main() -> None:
     parser.add_argument("--novelty-weight", type=float, default=AnomalyConfig().novelty_weight)
     parser.add_argument("--catalog", type=Path, default=None, metavar="FILE",
                         help="product catalog (the world's products.csv): need-level signals")
+    parser.add_argument("--no-need-intervals", action="store_true",
+                        help="with --catalog: each customer's own intervals only (by default "
+                        "the categories' typical intervals are fitted on the world, as `lens "
+                        "data need-intervals` does)")
     parser.add_argument("--drop-weight", type=float, default=AnomalyConfig().drop_weight)
     parser.add_argument("--new-weight", type=float, default=AnomalyConfig().new_weight)
     parser.add_argument("--stockout-days", type=int, default=7)
@@ -197,27 +203,32 @@ def main() -> None:
         model.fit(funnels)
     answers = predict_every_session(model, funnels)
     changes, kinds = planted_changes(truth)
+    categories = None if args.catalog is None else read_catalog(args.catalog)
     config = AnomalyConfig(
         threshold=args.threshold, min_history=args.min_history, novelty_weight=args.novelty_weight,
-        categories=None if args.catalog is None else read_catalog(args.catalog),
-        drop_weight=args.drop_weight, new_weight=args.new_weight,
+        categories=categories, drop_weight=args.drop_weight, new_weight=args.new_weight,
+        need_intervals=None if categories is None or args.no_need_intervals
+        else fit_need_intervals(funnels.values(), categories),
     )
     result = {
         "world": str(args.world), "model": args.model,
         "catalog": None if args.catalog is None else str(args.catalog),
+        "need_intervals": config.need_intervals is not None,
         "anomaly": anomalies(funnels, answers, changes, kinds, config),
         "stockout": stockouts(funnels, answers, args.world, truth, StockoutConfig(
             n_days=args.stockout_days, min_shortfall=args.stockout_min_shortfall)),
     }
     if args.catalog is not None:
         result["anomaly_without_catalog"] = anomalies(
-            funnels, answers, changes, kinds, dataclasses.replace(config, categories=None)
+            funnels, answers, changes, kinds,
+            dataclasses.replace(config, categories=None, need_intervals=None)
         )
     s = result["stockout"]
     runs = [("anomaly", "")]
     if args.catalog is not None:
+        intervals = "" if config.need_intervals is None else " and its need intervals"
         runs = [("anomaly_without_catalog", " without the catalog"),
-                ("anomaly", f" with the catalog {args.catalog}")]
+                ("anomaly", f" with the catalog {args.catalog}{intervals}")]
     for key, label in runs:
         a = result[key]
         print(f"Algorithm 1{label}: {a['sessions_scored']} sessions scored, dA quantiles "

@@ -9,7 +9,8 @@ trained on it (``lens train --config small --split none --epochs 15``, folder ``
 that model's prediction before every session (``worldS/answers.pkl``), each made only when
 missing, so a second run scores at once (a new world takes about a minute and a half on 2
 cores). Every world is then scored as ``bench/planted_detection.py`` scores one, with the
-world's product catalog and ``--min-history 20``:
+world's product catalog, its need intervals fitted on the world (``--no-need-intervals``: each
+customer's own intervals only) and ``--min-history 20``:
 
 - Algorithm 1 at each of ``--thresholds``: planted behaviour changes found (an alert on or
   after the change day) and customers alerted;
@@ -39,7 +40,7 @@ from planted_detection import (  # noqa: E402
     stockouts,
 )
 
-from lens.anomaly import AnomalyConfig, read_catalog  # noqa: E402
+from lens.anomaly import AnomalyConfig, fit_need_intervals, read_catalog  # noqa: E402
 from lens.data.loaders import load_funnels  # noqa: E402
 from lens.stockout import StockoutConfig  # noqa: E402
 
@@ -85,13 +86,17 @@ def prepare(work: Path, seed: int) -> Path:
     return world
 
 
-def score(world: Path, thresholds: list[float], shortfalls: list[float]) -> dict:
+def score(world: Path, thresholds: list[float], shortfalls: list[float],
+          own_intervals_only: bool) -> dict:
     funnels = load_funnels(world / "transactions.csv").funnels
     with (world / "answers.pkl").open("rb") as cached:
         answers = pickle.load(cached)
     truth = json.loads((world / "ground_truth.json").read_text())
     changes, kinds = planted_changes(truth)
-    config = AnomalyConfig(min_history=20, categories=read_catalog(world / "products.csv"))
+    categories = read_catalog(world / "products.csv")
+    config = AnomalyConfig(min_history=20, categories=categories, need_intervals=None
+                           if own_intervals_only else fit_need_intervals(funnels.values(),
+                                                                         categories))
     anomaly = anomalies(funnels, answers, changes, kinds, config, thresholds)
     result = {"planted_changes": anomaly["planted"], "planted_by_kind": anomaly["planted_by_kind"],
               "anomaly": {}, "stockout": {}}
@@ -122,13 +127,17 @@ def main() -> None:
     parser.add_argument("--min-shortfalls", type=float, nargs="+",
                         default=[0.0, StockoutConfig().min_shortfall],
                         help="Algorithm 2 min_shortfall values (units)")
+    parser.add_argument("--no-need-intervals", action="store_true",
+                        help="each customer's own intervals only (by default the categories' "
+                        "typical intervals are fitted on each world)")
     parser.add_argument("--out", type=Path, default=None, help="also write the counts as JSON")
     args = parser.parse_args()
     args.work.mkdir(parents=True, exist_ok=True)
     worlds = {}
     started = time.monotonic()
     for done, seed in enumerate(args.seeds, start=1):
-        worlds[seed] = score(prepare(args.work, seed), args.thresholds, args.min_shortfalls)
+        worlds[seed] = score(prepare(args.work, seed), args.thresholds, args.min_shortfalls,
+                             args.no_need_intervals)
         print(f"[{done}/{len(args.seeds)}] seed {seed} scored "
               f"({time.monotonic() - started:.0f} s)", file=sys.stderr, flush=True)
     planted = sum(w["planted_changes"] for w in worlds.values())
@@ -149,7 +158,9 @@ def main() -> None:
               f"{cells} alerted cells truly short (recall {ratio(found, surges)}, "
               f"precision {ratio(short, cells)})")
     if args.out:
-        args.out.write_text(json.dumps({"seeds": args.seeds, "worlds": worlds}, indent=1) + "\n")
+        payload = {"seeds": args.seeds, "need_intervals": not args.no_need_intervals,
+                   "worlds": worlds}
+        args.out.write_text(json.dumps(payload, indent=1) + "\n")
         print(f"wrote {args.out}")
 
 

@@ -153,6 +153,12 @@ class LensSettings(BaseSettings):
         "(or PRODUCT_ID) and PRODUCT_SUBCLASS (e.g. `lens data synth`'s products.csv, a Ta-Feng "
         "export); unset = product-level level only.",
     )
+    anomaly_need_intervals: Path | None = Field(
+        None,
+        description="With a catalog: each category's typical interval between purchases in the "
+        "population (a JSON file of `lens data need-intervals`), so that Algorithm 1 can tell "
+        "when a need bought only twice is late; unset = each customer's own intervals only.",
+    )
     anomaly_drop_weight: float = Field(
         0.3, ge=0, description="With a catalog: weight of the overdue needs (regular categories "
         "late, in units of the customer's own regularity) in the level (Algorithm 1)."
@@ -194,7 +200,7 @@ class LensSettings(BaseSettings):
 
     @field_validator(
         "cluster_model", "product_segments", "kafka_ssl_cafile", "history_store",
-        "anomaly_catalog", mode="before"
+        "anomaly_catalog", "anomaly_need_intervals", mode="before"
     )
     @classmethod
     def _empty_path_is_unset(cls, value: Any) -> Any:

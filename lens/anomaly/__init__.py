@@ -7,7 +7,9 @@
   and with a product catalog (``read_catalog``) adds the need-level ``overdue_needs`` (regular
   categories late, in units of the customer's own regularity), ``first_purchases`` (categories
   long gone without, first bought lately) and ``discovery_excess`` (a burst of first purchases
-  beyond the customer's own pace).
+  beyond the customer's own pace); ``fit_need_intervals`` gives the overdue needs each
+  category's typical interval in the population (``read_need_intervals`` /
+  ``write_need_intervals``).
 - ``robust_z`` (dB): robust z-score of a customer's level against the same cluster's.
 - ``AnomalyDetector``: per-cluster windows for the stream; ``detect_anomalies`` for a batch, over
   ``funnel_observations`` (each customer's last session vs the prediction from the ones before).
@@ -29,10 +31,13 @@ from lens.anomaly.distance import basket_distance, f1_score, miss_rate, predicti
 from lens.anomaly.needs import (
     discovery_excess,
     first_purchases,
+    fit_need_intervals,
     need_sessions,
     overdue_needs,
     purchase_days,
     read_catalog,
+    read_need_intervals,
+    write_need_intervals,
 )
 from lens.anomaly.repertoire import novelty
 from lens.anomaly.robust import RobustWindow, leave_one_out_scores, mad, median, robust_z
@@ -53,6 +58,7 @@ __all__ = [
     "f1_score",
     "first_purchases",
     "fit_clusters",
+    "fit_need_intervals",
     "funnel_observations",
     "leave_one_out_scores",
     "mad",
@@ -64,7 +70,9 @@ __all__ = [
     "prediction_distance",
     "purchase_days",
     "read_catalog",
+    "read_need_intervals",
     "robust_z",
     "split_last_sessions",
     "sustained_level",
+    "write_need_intervals",
 ]

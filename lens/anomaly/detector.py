@@ -35,7 +35,7 @@ the same cluster distributions (a global view would need a separate cluster-keye
 import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from lens import v1
 from lens.anomaly.distance import prediction_distance
@@ -45,12 +45,17 @@ from lens.anomaly.needs import (
     need_sessions,
     overdue_needs,
     purchase_days,
+    read_catalog,
+    read_need_intervals,
 )
 from lens.anomaly.repertoire import novelty
 from lens.anomaly.robust import RobustWindow
 from lens.errors import ConfigError, DataError
 from lens.stream.event_time import MICROS_PER_DAY, from_timestamp, to_timestamp
 from lens.stream.funnel_state import FunnelState
+
+if TYPE_CHECKING:
+    from lens.settings import LensSettings
 
 __all__ = ["AnomalyConfig", "AnomalyDetector", "AnomalyResult", "sustained_level"]
 
@@ -81,6 +86,12 @@ class AnomalyConfig:
         seeds 16-31; the discovery terms on 7-11 before (BENCHMARKS.md).
     need_min_count: a category is regular (its interval measured) when bought in this many
         sessions.
+    need_intervals: the population's typical interval per category, in days
+        (``needs.fit_need_intervals``, ``lens data need-intervals``), for the overdue needs:
+        the categories it lists count from their second purchase, their interval shrunk
+        towards it. Needs ``categories``. None = each customer's own intervals only.
+    overdue_tolerance: None = 1.5 with ``need_intervals``, 2.0 without (each chosen on the
+        synthetic benchmark's seeds 7-31 with the rest of the level; ``overdue_tolerance_used``).
     new_window_days: ``first_purchases``' window, and how long the customer must have been seen
         before it.
     discovery_recent, discovery_reference: ``needs.discovery_excess``'s ``recent`` and
@@ -98,7 +109,7 @@ class AnomalyConfig:
     novelty_weight: float = 0.85
     categories: Mapping[str, str] | None = field(default=None, repr=False)
     drop_weight: float = 0.3
-    overdue_tolerance: float = 2.0
+    overdue_tolerance: float | None = None
     new_weight: float = 0.5
     new_tolerance: float = 2.0
     discovery_weight: float = 0.3
@@ -107,6 +118,36 @@ class AnomalyConfig:
     new_window_days: float = 21.0
     discovery_recent: int = 2
     discovery_reference: int = 3
+    need_intervals: Mapping[str, float] | None = field(default=None, repr=False)
+
+    @classmethod
+    def from_settings(
+        cls, settings: "LensSettings", *, min_sessions: int | None = None
+    ) -> "AnomalyConfig":
+        """The configuration ``settings`` give (the worker's and ``lens anomalies``'), with the
+        catalog and the need intervals read from their files; ``min_sessions`` overrides
+        ``settings.anomaly_min_sessions``. The window holds at least the history a cluster
+        needs before it may alert."""
+        catalog, intervals = settings.anomaly_catalog, settings.anomaly_need_intervals
+        return cls(
+            threshold=settings.anomaly_threshold,
+            min_history=settings.anomaly_min_history,
+            window=max(cls.window, settings.anomaly_min_history),
+            min_sessions=settings.anomaly_min_sessions if min_sessions is None else min_sessions,
+            novelty_window=settings.anomaly_novelty_window,
+            established=settings.anomaly_established,
+            categories=None if catalog is None else read_catalog(catalog),
+            drop_weight=settings.anomaly_drop_weight,
+            new_weight=settings.anomaly_new_weight,
+            discovery_weight=settings.anomaly_discovery_weight,
+            need_intervals=None if intervals is None else read_need_intervals(intervals),
+        )
+
+    @property
+    def overdue_tolerance_used(self) -> float:
+        if self.overdue_tolerance is not None:
+            return self.overdue_tolerance
+        return 1.5 if self.need_intervals else 2.0
 
     def __post_init__(self) -> None:
         counts = (self.window, self.min_history, self.smoothing, self.min_sessions,
@@ -119,7 +160,7 @@ class AnomalyConfig:
         if not 0.0 <= self.novelty_weight <= 1.0:
             raise ConfigError(f"novelty_weight must be in [0, 1], got {self.novelty_weight}")
         need_terms = (self.drop_weight, self.new_weight, self.discovery_weight,
-                      self.overdue_tolerance, self.new_tolerance, self.discovery_tolerance,
+                      self.overdue_tolerance_used, self.new_tolerance, self.discovery_tolerance,
                       self.new_window_days)
         if not (min(need_terms) >= 0 and math.isfinite(sum(need_terms))):
             raise ConfigError(
@@ -131,6 +172,10 @@ class AnomalyConfig:
                 "need_min_count must be >= 2 (an interval), discovery_recent and "
                 "discovery_reference >= 1"
             )
+        if self.need_intervals is not None and self.categories is None:
+            raise ConfigError("need intervals (--need-intervals, LENS_ANOMALY_NEED_INTERVALS) "
+                              "are the typical intervals of the catalog's categories: set the "
+                              "catalog too (--catalog, LENS_ANOMALY_CATALOG)")
         if self.min_history > self.window:
             raise ConfigError(f"min_history {self.min_history} cannot exceed window {self.window}")
         if not (self.min_scale > 0 and math.isfinite(self.threshold)):
@@ -173,7 +218,8 @@ def sustained_level(
     needs = need_sessions(sessions, config.categories)
     purchases = purchase_days(needs, [t / MICROS_PER_DAY for t in times])
     overdue = overdue_needs(purchases, min_count=config.need_min_count,
-                            tolerance=config.overdue_tolerance)
+                            tolerance=config.overdue_tolerance_used,
+                            typical=config.need_intervals)
     first = first_purchases(purchases, window_days=config.new_window_days,
                             min_count=config.need_min_count)
     discovered = discovery_excess(needs, recent=config.discovery_recent,

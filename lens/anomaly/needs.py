@@ -10,7 +10,10 @@ days, now = the newest session's):
                 c bought in at least ``min_count`` sessions: g_c = their mean interval, last_c
                 their last purchase, spread = the customer's standard deviation of
                 ln(interval / g_c) (their own regularity): how many of their own spreads each
-                regular need is late, beyond the tolerance
+                regular need is late, beyond the tolerance. With the population's typical
+                interval per category (``fit_need_intervals``), every category the table
+                knows counts from 2 sessions, and g_c is its mean interval shrunk towards
+                the typical one scaled by the customer's pace
     first     = sum_c weight_c * min(cap, (first_c - start) / g) over the categories c first
                 bought in the last ``window_days`` (first_c) by a customer seen since ``start``
                 at least ``window_days`` before them: g = the customer's usual interval (median
@@ -34,26 +37,42 @@ so they cannot be asked to repeat (``first``); where exploration adds one odd ca
 then that does not come back, and a young history discovers needs it always had (hence the
 customer seen ``window_days`` before). ``discovery`` adds the burst of a department bought in
 one or two trips.
+
+Why a population's typical intervals: the needs a customer drops are often bought only once or
+twice before (a department bought every few weeks), too few for their own interval to say when
+one is late; how often everyone else buys the category does (milk every week, detergent every
+month), scaled by how fast this customer buys what they buy regularly. On the synthetic worlds
+that is most of what separates the level from a detector told each customer's true needs
+(BENCHMARKS.md).
 """
 
 import itertools
+import json
 import math
 import statistics
 from collections import defaultdict
-from collections.abc import Collection, Mapping, Sequence
+from collections.abc import Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from lens.errors import ConfigError
+from lens.stream.event_time import MICROS_PER_DAY, as_utc, from_datetime
+
+if TYPE_CHECKING:
+    from lens.data.basket import Basket
 
 __all__ = [
     "PurchaseDays",
     "discovery_excess",
     "first_purchases",
+    "fit_need_intervals",
     "need_sessions",
     "overdue_needs",
     "purchase_days",
     "read_catalog",
+    "read_need_intervals",
+    "write_need_intervals",
 ]
 
 # several sessions on one day: a category bought in each has no interval to speak of
@@ -65,6 +84,14 @@ PRIOR_SPREAD, PRIOR_WEIGHT = 0.35, 5
 DEFAULT_INTERVAL = 14.0
 # what the catalog's ``get`` gives the products it does not list, taken out of a session's needs
 _UNLISTED = frozenset({None})
+# with typical intervals, a category's own mean interval counts as this many intervals against
+# the typical one (scaled by the customer's pace), and the pace measured on the customer's
+# regular categories against this many at the population's own: chosen on the synthetic
+# benchmark's seeds 7-31 (BENCHMARKS.md)
+INTERVAL_PRIOR_WEIGHT, PACE_PRIOR_WEIGHT = 2.0, 3.0
+# a category bought in two sessions of one day says nothing of its rhythm
+MIN_SHRUNK_INTERVAL_DAYS = 1.0
+_INTERVALS_FORMAT = "lens.anomaly.need_intervals"
 
 
 def read_catalog(path: str | Path) -> dict[str, str]:
@@ -124,35 +151,119 @@ def _mean_interval(times: Sequence[float]) -> float:
 
 
 def overdue_needs(
-    purchases: PurchaseDays, *, min_count: int = 3, tolerance: float = 2.0
+    purchases: PurchaseDays,
+    *,
+    min_count: int = 3,
+    tolerance: float = 2.0,
+    typical: Mapping[str, float] | None = None,
 ) -> float:
     """How far the customer's regular categories are overdue at the last session, in units of
-    the customer's own regularity: over the categories bought in at least ``min_count``
-    sessions, the sum of max(0, z - ``tolerance``) with z = ln(days since the last purchase /
-    mean interval) / spread. The spread is the standard deviation of ln(interval / its
-    category's mean interval) over those categories, shrunk towards PRIOR_SPREAD. 0.0 without
-    such a category."""
-    regular = [t for t in purchases.by_category.values() if len(t) >= min_count]
-    if not regular:
-        return 0.0
+    the customer's own regularity: the sum of max(0, z - ``tolerance``) with z = ln(days since
+    the last purchase / interval) / spread, over the categories bought in at least
+    ``min_count`` sessions, their interval being their mean interval. The spread is the
+    standard deviation of ln(interval / its category's interval) over those categories, shrunk
+    towards PRIOR_SPREAD. 0.0 without such a category.
+
+    With ``typical`` (category -> the population's typical interval in days,
+    ``fit_need_intervals``), the categories it lists count from 2 sessions, and their interval
+    is their mean interval (at least MIN_SHRUNK_INTERVAL_DAYS) shrunk towards the typical one
+    times the customer's pace (how much slower they buy their regular categories than the
+    population, shrunk towards 1), in logs, the typical one weighing INTERVAL_PRIOR_WEIGHT
+    intervals."""
+    typical = typical or {}
+    by_category = purchases.by_category
     # plain floats: a customer has a few dozen intervals, too few for numpy's per-call cost
     log = math.log
-    log_means = [log(_mean_interval(t)) for t in regular]
+    pace = 0.0
+    if typical:
+        ratios = [log(_mean_interval(t) / typical[c]) for c, t in by_category.items()
+                  if len(t) >= min_count and c in typical]
+        pace = sum(ratios) / (len(ratios) + PACE_PRIOR_WEIGHT)
+    regular = []  # (purchase days, ln of the category's interval)
+    for category, times in by_category.items():
+        intervals = len(times) - 1
+        if category in typical and intervals >= 1:
+            own = log(max(_mean_interval(times), MIN_SHRUNK_INTERVAL_DAYS))
+            prior = log(typical[category]) + pace
+            regular.append((times, (intervals * own + INTERVAL_PRIOR_WEIGHT * prior)
+                            / (intervals + INTERVAL_PRIOR_WEIGHT)))
+        elif len(times) >= min_count:
+            regular.append((times, log(_mean_interval(times))))
+    if not regular:
+        return 0.0
     squares = 0.0
     intervals = 0
-    for times, log_mean in zip(regular, log_means, strict=True):
+    for times, log_interval in regular:
         for earlier, later in itertools.pairwise(times):
-            deviation = log(max(later - earlier, MIN_INTERVAL_DAYS)) - log_mean
+            deviation = log(max(later - earlier, MIN_INTERVAL_DAYS)) - log_interval
             squares += deviation * deviation
         intervals += len(times) - 1
     spread = math.sqrt((PRIOR_WEIGHT * PRIOR_SPREAD**2 + squares) / (PRIOR_WEIGHT + intervals))
     now = purchases.now
     total = 0.0
-    for times, log_mean in zip(regular, log_means, strict=True):
+    for times, log_interval in regular:
         since = now - times[-1]
         if since > 0:
-            total += max((log(since) - log_mean) / spread - tolerance, 0.0)
+            total += max((log(since) - log_interval) / spread - tolerance, 0.0)
     return total
+
+
+def fit_need_intervals(
+    funnels: Iterable[Sequence["Basket"]],
+    categories: Mapping[str, str],
+    *,
+    min_count: int = 3,
+    min_customers: int = 5,
+) -> dict[str, float]:
+    """Each category's typical interval between purchases, in days (``overdue_needs``'
+    ``typical``), over customers' funnels (their baskets, oldest first) and the catalog: the
+    median, over the customers who bought the category in ``min_count`` or more sessions, of
+    their mean interval. Categories so bought by fewer than ``min_customers`` customers are
+    left out (too few to say)."""
+    by_category: dict[str, list[float]] = defaultdict(list)
+    for funnel in funnels:
+        if not funnel:
+            continue
+        purchases = purchase_days(
+            need_sessions([basket.items for basket in funnel], categories),
+            [from_datetime(as_utc(basket.timestamp)) / MICROS_PER_DAY for basket in funnel],
+        )
+        for category, times in purchases.by_category.items():
+            if len(times) >= min_count:
+                by_category[category].append(_mean_interval(times))
+    return {category: statistics.median(means) for category, means in sorted(by_category.items())
+            if len(means) >= min_customers}
+
+
+def write_need_intervals(intervals: Mapping[str, float], path: str | Path, *,
+                         customers: int) -> Path:
+    """Save ``fit_need_intervals``' table (and how many customers it was fitted on) as JSON."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps({"format": _INTERVALS_FORMAT, "version": 1,
+                                "customers": customers, "days": dict(intervals)}, indent=1))
+    return path
+
+
+def read_need_intervals(path: str | Path) -> dict[str, float]:
+    """category -> typical interval in days, from a ``write_need_intervals`` file; ConfigError
+    when it is missing, not such a file, or holds an interval that is not a positive number."""
+    path = Path(path)
+    try:
+        payload = json.loads(path.read_text())
+    except (OSError, ValueError) as exc:
+        raise ConfigError(f"cannot read need intervals {path} (LENS_ANOMALY_NEED_INTERVALS): "
+                          f"{exc}") from exc
+    if not isinstance(payload, dict) or payload.get("format") != _INTERVALS_FORMAT:
+        raise ConfigError(f"{path} is not a need-intervals file (format {_INTERVALS_FORMAT!r}); "
+                          "write one with lens data need-intervals")
+    days = payload.get("days")
+    if not isinstance(days, dict) or not all(
+        isinstance(v, int | float) and not isinstance(v, bool) and 0 < v < math.inf
+        for v in days.values()
+    ):
+        raise ConfigError(f"{path}: 'days' must map each category to a positive number of days")
+    return {str(category): float(v) for category, v in days.items()}
 
 
 def first_purchases(

@@ -1,6 +1,7 @@
 """``lens anomalies``: Algorithm 1 in batch over a history file (``lens.anomaly.batch``)."""
 
 import argparse
+import dataclasses
 import math
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -36,9 +37,11 @@ sessions before it (the paper's Algorithm 1, the same dA and dB the funnel worke
           behaviour change lasts, one odd basket does not; customers with fewer than 3
           sessions before those (env LENS_ANOMALY_ESTABLISHED) get no level;
           with --catalog (each product's category), + 0.3 x the overdue needs: for
-          each category bought in 3+ sessions, how many of the customer's own spreads
-          of log intervals the days since its last purchase lie beyond its mean
-          interval, less 2, summed (needs that stopped) + 0.5 x the first purchases
+          each category bought in 2+ sessions, how many of the customer's own spreads
+          of log intervals the days since its last purchase lie beyond its interval
+          (their mean interval shrunk towards the category's typical one in the
+          population, --need-intervals, at their own pace), less 1.5, summed (needs
+          that stopped) + 0.5 x the first purchases
           above 2: categories first bought in the last 21 days by a customer seen 21
           days before them, each the days gone without it over their usual interval
           (at most 2; fully when bought again, not when a one-off) (needs that
@@ -69,6 +72,8 @@ examples:
   lens anomalies --data tx.csv --model runs/lens --save-clusters serving/clusters.json
   lens anomalies --data data/synth/transactions.csv --model runs/lens \
       --catalog data/synth/products.csv
+  lens anomalies --data this-week.csv --model runs/lens --catalog products.csv \
+      --need-intervals need_intervals.json
 """
 
 
@@ -91,6 +96,11 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                         help="product catalog, a CSV with PROD_ID (or PRODUCT_ID) and "
                         "PRODUCT_SUBCLASS (`lens data synth` writes products.csv; env "
                         "LENS_ANOMALY_CATALOG): adds the need-level signals to the level")
+    parser.add_argument("--need-intervals", dest="anomaly_need_intervals", type=Path,
+                        default=None, metavar="FILE",
+                        help="with --catalog: each category's typical interval between "
+                        "purchases (`lens data need-intervals`; env "
+                        "LENS_ANOMALY_NEED_INTERVALS); default: fitted on --data")
     parser.add_argument("--k", type=int, default=None,
                         help="clusters to fit when there is no --clusters (default: best "
                         "silhouette for K in 2..8)")
@@ -104,7 +114,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                         "(env LENS_ANOMALY_MIN_HISTORY, default 30)")
     parser.add_argument("--min-sessions", type=int, default=None, metavar="N",
                         help="sessions a prediction must have seen for the next session to be "
-                        f"scored (default {_DEFAULT_MIN_SESSIONS}, as the worker)")
+                        f"scored (env LENS_ANOMALY_MIN_SESSIONS, default "
+                        f"{_DEFAULT_MIN_SESSIONS}, as the worker)")
     add_out_argument(parser, SHOWN)
     parser.set_defaults(handler=run)
 
@@ -140,8 +151,8 @@ def run(args: argparse.Namespace, settings: LensSettings) -> int:
         AnomalyConfig,
         ClusterModel,
         detect_anomalies,
+        fit_need_intervals,
         funnel_observations,
-        read_catalog,
         split_last_sessions,
     )
     from lens.cli.models import resolve_model
@@ -160,22 +171,14 @@ def run(args: argparse.Namespace, settings: LensSettings) -> int:
                 "Leave --clusters out: everyone is then in one cluster."
             )
         clusters = ClusterModel.load(settings.cluster_model)
-    min_history = settings.anomaly_min_history
-    min_sessions = args.min_sessions
-    config = AnomalyConfig(
-        threshold=settings.anomaly_threshold,
-        min_history=min_history,
-        window=max(AnomalyConfig().window, min_history),
-        min_sessions=AnomalyConfig().min_sessions if min_sessions is None else min_sessions,
-        novelty_window=settings.anomaly_novelty_window,
-        established=settings.anomaly_established,
-        categories=None if settings.anomaly_catalog is None
-        else read_catalog(settings.anomaly_catalog),
-        drop_weight=settings.anomaly_drop_weight,
-        new_weight=settings.anomaly_new_weight,
-        discovery_weight=settings.anomaly_discovery_weight,
-    )
+    config = AnomalyConfig.from_settings(settings, min_sessions=args.min_sessions)
     loaded = load_history(args.data, args.skip_bad)
+    if config.categories is not None and config.need_intervals is None:
+        # population-level rhythms; the sessions scored are each customer's last of many
+        config = dataclasses.replace(config, need_intervals=fit_need_intervals(
+            loaded.funnels.values(), config.categories))
+        print(f"need intervals: {len(config.need_intervals):,} categories' typical intervals "
+              f"fitted on {len(loaded.funnels):,} customers")
     split = split_last_sessions(loaded.funnels, min_sessions=config.min_sessions)
     observations = funnel_observations(split, model, embed=embed, config=config)
     result = detect_anomalies(observations, clusters=clusters, k=args.k, config=config)

@@ -1,13 +1,16 @@
-"""``lens data``: datasets for tests, the demo and benchmarks.
+"""``lens data``: datasets for tests, the demo and benchmarks, and what is fitted on a history.
 
 ``lens data synth`` writes a synthetic retail world with known answers (see
-:mod:`lens.data.synthetic`).
+:mod:`lens.data.synthetic`); ``lens data need-intervals`` fits each catalog category's typical
+interval between purchases (``lens.anomaly.fit_need_intervals``).
 """
 
 import argparse
 import datetime as dt
 import time
+from pathlib import Path
 
+from lens.cli.history_file import add_history_arguments, load_history
 from lens.errors import ConfigError
 from lens.settings import LensSettings
 
@@ -53,8 +56,10 @@ examples:
 def register(subparsers: argparse._SubParsersAction) -> None:
     data = subparsers.add_parser(
         "data",
-        help="generate datasets (synthetic retail data with ground truth)",
-        description="Datasets for tests, the demo and benchmarks.",
+        help="generate datasets (synthetic retail data with ground truth); fit the catalog's "
+        "need intervals",
+        description="Datasets for tests, the demo and benchmarks, and what is fitted on a "
+        "history.",
     )
     commands = data.add_subparsers(title="data commands", metavar="DATA_COMMAND", required=True)
     synth = commands.add_parser(
@@ -105,6 +110,68 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         help="plan = forecast * (1 + M) + safety stock (default 0.2)",
     )
     synth.set_defaults(handler=_synth)
+
+    need = commands.add_parser(
+        "need-intervals",
+        help="fit each catalog category's typical interval between purchases (Algorithm 1)",
+        description=NEED_INTERVALS_DESCRIPTION,
+        epilog=NEED_INTERVALS_EPILOG,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    add_history_arguments(need)
+    need.add_argument("--catalog", type=Path, required=True, metavar="FILE",
+                      help="product catalog, a CSV with PROD_ID (or PRODUCT_ID) and "
+                      "PRODUCT_SUBCLASS (`lens data synth` writes products.csv)")
+    need.add_argument("--out", type=Path, required=True, metavar="FILE",
+                      help="the JSON file to write")
+    need.add_argument("--min-customers", type=int, default=5, metavar="N",
+                      help="customers a category needs (bought in 3+ sessions) for its "
+                      "interval (default 5)")
+    need.set_defaults(handler=_need_intervals)
+
+
+NEED_INTERVALS_DESCRIPTION = """\
+Fit each catalog category's typical interval between purchases on a purchase
+history: over the customers who bought the category in 3 or more sessions, the
+median of their mean interval in days (categories so bought by fewer than
+--min-customers customers are left out). Algorithm 1's overdue needs read it
+(lens worker funnel --need-intervals, LENS_ANOMALY_NEED_INTERVALS): a need a
+customer bought only twice, or at a pace of their own, is then late when
+everyone else's rhythm for it, at this customer's pace, says so.
+"""
+
+NEED_INTERVALS_EPILOG = """\
+output: a JSON file {"format": "lens.anomaly.need_intervals", "version": 1,
+"customers": N, "days": {category: typical interval in days}}
+
+examples:
+  lens data need-intervals --data .run/demo/transactions.csv \\
+      --catalog .run/demo/products.csv --out .run/demo/need_intervals.json
+  lens data need-intervals --data tafeng.zip --catalog tafeng.zip --out need_intervals.json
+"""
+
+
+def _need_intervals(args: argparse.Namespace, settings: LensSettings) -> int:
+    from lens.anomaly import fit_need_intervals, read_catalog, write_need_intervals
+
+    if args.min_customers < 1:
+        raise ConfigError(f"--min-customers must be >= 1 (got {args.min_customers})")
+    categories = read_catalog(args.catalog)  # before the history: a typo costs no load
+    funnels = load_history(args.data, args.skip_bad).funnels
+    intervals = fit_need_intervals(funnels.values(), categories,
+                                   min_customers=args.min_customers)
+    if not intervals:
+        raise ConfigError(
+            f"no category of {args.catalog} was bought in 3+ sessions by {args.min_customers} "
+            f"customers of {args.data}: is it the catalog of this history?")
+    path = write_need_intervals(intervals, args.out, customers=len(funnels))
+    shortest = min(intervals, key=intervals.get)
+    longest = max(intervals, key=intervals.get)
+    print(f"wrote the typical intervals of {len(intervals):,} categories (of "
+          f"{len(set(categories.values())):,} in the catalog), fitted on {len(funnels):,} "
+          f"customers, to {path}: from {intervals[shortest]:.1f} days ({shortest}) to "
+          f"{intervals[longest]:.1f} days ({longest})")
+    return 0
 
 
 def _synth(args: argparse.Namespace, settings: LensSettings) -> int:

@@ -80,6 +80,12 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                         metavar="FILE",
                         help="product catalog (PROD_ID,PRODUCT_SUBCLASS) for Algorithm 1's "
                         "need-level signals (env LENS_ANOMALY_CATALOG); default: none")
+    parser.add_argument("--need-intervals", dest="anomaly_need_intervals", type=Path,
+                        default=None, metavar="FILE",
+                        help="with --catalog: each category's typical interval between "
+                        "purchases in the population (`lens data need-intervals`; env "
+                        "LENS_ANOMALY_NEED_INTERVALS), so that a need bought twice can be late; "
+                        "default: each customer's own intervals only")
     parser.add_argument("--product-segments", dest="product_segments", type=Path, default=None,
                         metavar="PATH",
                         help="product segment map of `lens segments products` (its folder or "

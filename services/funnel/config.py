@@ -12,7 +12,7 @@ import zlib
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from lens.anomaly import AnomalyConfig, read_catalog
+from lens.anomaly import AnomalyConfig
 from lens.errors import ConfigError
 from lens.settings import LensSettings
 from lens.stockout import StockoutConfig
@@ -72,8 +72,8 @@ class FunnelServiceConfig:
     sessionizer: inactivity timeout [``funnel_inactivity_timeout_s``].
     anomaly: threshold and minimum histories [``anomaly_threshold``, ``anomaly_min_history``,
       ``anomaly_min_sessions``], and the product catalog of the need-level signals, read here
-      [``anomaly_catalog``, ``anomaly_drop_weight``, ``anomaly_new_weight``,
-      ``anomaly_discovery_weight``].
+      [``anomaly_catalog``, ``anomaly_need_intervals``, ``anomaly_drop_weight``,
+      ``anomaly_new_weight``, ``anomaly_discovery_weight``] (``AnomalyConfig.from_settings``).
     stockout: horizon and smallest shortfall alerted [``stockout_days``,
       ``stockout_min_shortfall``].
     web_bind: address the web server binds to (127.0.0.1 locally).
@@ -162,7 +162,6 @@ class FunnelServiceConfig:
     @classmethod
     def from_settings(cls, settings: LensSettings, *, no_model: bool = False) -> "FunnelServiceConfig":
         """The worker's config from ``settings``; ``no_model`` = run without a model server."""
-        min_history = settings.anomaly_min_history
         return cls(
             kafka=KafkaConnection.from_settings(settings),
             store_dir=Path(settings.run_dir) / "funnel",
@@ -184,20 +183,7 @@ class FunnelServiceConfig:
             sessionizer=SessionizerConfig(
                 inactivity_timeout=dt.timedelta(seconds=settings.funnel_inactivity_timeout_s)
             ),
-            # the window must hold the history a cluster needs before it may alert
-            anomaly=AnomalyConfig(
-                threshold=settings.anomaly_threshold,
-                min_history=min_history,
-                min_sessions=settings.anomaly_min_sessions,
-                window=max(AnomalyConfig().window, min_history),
-                novelty_window=settings.anomaly_novelty_window,
-                established=settings.anomaly_established,
-                categories=None if settings.anomaly_catalog is None
-                else read_catalog(settings.anomaly_catalog),
-                drop_weight=settings.anomaly_drop_weight,
-                new_weight=settings.anomaly_new_weight,
-                discovery_weight=settings.anomaly_discovery_weight,
-            ),
+            anomaly=AnomalyConfig.from_settings(settings),
             stockout=StockoutConfig(n_days=settings.stockout_days,
                                     min_shortfall=settings.stockout_min_shortfall),
         )

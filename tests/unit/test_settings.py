@@ -150,6 +150,36 @@ def test_the_worker_reads_the_anomaly_catalog_flag_or_variable(clean_lens_env, m
     assert FunnelServiceConfig.from_settings(worker_settings()).anomaly.categories is None
 
 
+def test_the_worker_reads_the_need_intervals_flag_or_variable(clean_lens_env, monkeypatch,
+                                                              tmp_path):
+    from lens.anomaly import write_need_intervals
+    from services.funnel.config import FunnelServiceConfig
+
+    catalog = tmp_path / "products.csv"
+    catalog.write_text("PROD_ID,PRODUCT_SUBCLASS\nP0000,milk\nP0001,diapers\n")
+    intervals = write_need_intervals({"milk": 4.5, "diapers": 11.0}, tmp_path / "n.json",
+                                     customers=300)
+    config = FunnelServiceConfig.from_settings(worker_settings(
+        "--catalog", str(catalog), "--need-intervals", str(intervals)))
+    assert config.anomaly.need_intervals == {"milk": 4.5, "diapers": 11.0}
+    assert config.anomaly.overdue_tolerance_used == 1.5
+    assert FunnelServiceConfig.from_settings(worker_settings(
+        "--catalog", str(catalog))).anomaly.need_intervals is None
+    monkeypatch.setenv("LENS_ANOMALY_CATALOG", str(catalog))
+    monkeypatch.setenv("LENS_ANOMALY_NEED_INTERVALS", str(intervals))
+    assert FunnelServiceConfig.from_settings(worker_settings()).anomaly.need_intervals == {
+        "milk": 4.5, "diapers": 11.0}
+    monkeypatch.setenv("LENS_ANOMALY_NEED_INTERVALS", "")
+    assert FunnelServiceConfig.from_settings(worker_settings()).anomaly.need_intervals is None
+    monkeypatch.setenv("LENS_ANOMALY_NEED_INTERVALS", str(tmp_path / "missing.json"))
+    with pytest.raises(ConfigError, match="cannot read need intervals"):
+        FunnelServiceConfig.from_settings(worker_settings())
+    monkeypatch.setenv("LENS_ANOMALY_NEED_INTERVALS", str(intervals))
+    monkeypatch.setenv("LENS_ANOMALY_CATALOG", "")
+    with pytest.raises(ConfigError, match="set the catalog too"):
+        FunnelServiceConfig.from_settings(worker_settings())
+
+
 @pytest.mark.parametrize(
     ("variable", "value", "field"),
     [

@@ -1,20 +1,27 @@
 """Need-level signals of Algorithm 1 over a product catalog (``lens.anomaly.needs``)."""
 
+import datetime as dt
 import math
 
 import pytest
 
 from lens.anomaly import AnomalyConfig, sustained_level
 from lens.anomaly.needs import (
+    INTERVAL_PRIOR_WEIGHT,
+    PACE_PRIOR_WEIGHT,
     PRIOR_SPREAD,
     PRIOR_WEIGHT,
     discovery_excess,
     first_purchases,
+    fit_need_intervals,
     need_sessions,
     overdue_needs,
     purchase_days,
     read_catalog,
+    read_need_intervals,
+    write_need_intervals,
 )
+from lens.data.basket import Basket
 from lens.errors import ConfigError
 
 CATALOG = {
@@ -92,6 +99,102 @@ def test_the_same_gap_is_less_overdue_for_a_customer_who_buys_on_and_off():
     assert overdue_needs(history(sessions, [*steady[:-1], 19.0])) == 0.0
     # bought in fewer than min_count sessions: no regular need to be late
     assert overdue_needs(history(sessions, steady), min_count=10) == 0.0
+
+
+def test_with_typical_intervals_a_need_bought_only_twice_can_be_overdue():
+    # milk every 2 days over 10 sessions; diapers in the first two only (days 0 and 2)
+    sessions = [("milk_a", "diaper_a")] * 2 + [("milk_a",)] * 8
+    bought_twice = history(sessions, every(2, 10))
+    assert overdue_needs(bought_twice, tolerance=1.5) == 0.0  # too few purchases of their own
+    # the population buys diapers every 2 days too: 16 days since, on a 2-day interval; milk,
+    # which the table does not list, is measured on the customer's own purchases as before
+    late = math.log(16 / 2) / clockwork_spread(9 + 1) - 1.5
+    assert overdue_needs(bought_twice, tolerance=1.5, typical={"diapers": 2.0}) == (
+        pytest.approx(late))
+    # the same customer after their second diaper purchase: nothing late yet
+    assert overdue_needs(history(sessions[:2], every(2, 2)), tolerance=1.5,
+                         typical={"diapers": 2.0}) == 0.0
+
+
+def test_the_typical_interval_is_taken_at_the_customers_pace_and_shrunk_with_their_own():
+    # milk every 4 days where the population buys it every 2: a customer at half the pace;
+    # diapers twice, 4 days apart, then 24 days without them at day 28
+    sessions = [("milk_a", "diaper_a")] * 2 + [("milk_a",)] * 6
+    purchases = history(sessions, every(4, 8))
+    typical = {"milk": 2.0, "diapers": 2.0}
+    pace = math.log(4 / 2) / (1 + PACE_PRIOR_WEIGHT)
+    milk = (7 * math.log(4) + INTERVAL_PRIOR_WEIGHT * (math.log(2) + pace)) / (
+        7 + INTERVAL_PRIOR_WEIGHT)
+    diapers = (1 * math.log(4) + INTERVAL_PRIOR_WEIGHT * (math.log(2) + pace)) / (
+        1 + INTERVAL_PRIOR_WEIGHT)
+    spread = math.sqrt((PRIOR_WEIGHT * PRIOR_SPREAD**2 + 7 * (math.log(4) - milk) ** 2
+                        + (math.log(4) - diapers) ** 2) / (PRIOR_WEIGHT + 8))
+    expected = max(0.0, (math.log(24) - diapers) / spread - 1.5)  # milk was bought today
+    assert expected > 0
+    assert overdue_needs(purchases, tolerance=1.5, typical=typical) == pytest.approx(expected)
+    # a population that buys both every 4 days, as this customer does: less late
+    assert overdue_needs(purchases, tolerance=1.5, typical={"milk": 4.0, "diapers": 4.0}) < (
+        overdue_needs(purchases, tolerance=1.5, typical=typical))
+
+
+def basket(customer, day, *products):
+    return Basket(customer_id=customer, basket_id=f"{customer}-{day}", store_id="S1",
+                  timestamp=dt.datetime(2026, 3, 1, 10) + dt.timedelta(days=day),
+                  items=products, quantities=(1.0,) * len(products),
+                  amounts=(1.0,) * len(products))
+
+
+def test_need_intervals_are_the_median_of_the_customers_mean_intervals():
+    # customer ck buys milk every k days (k = 1..5, 4 sessions each), and beer with it if k < 5
+    funnels = {
+        f"c{k}": [basket(f"c{k}", k * i, "milk_a", *(["beer_a"] if k < 5 else []))
+                  for i in range(4)]
+        for k in range(1, 6)
+    }
+    # two sessions give an interval, but too few to measure the customer's own
+    funnels["c6"] = [basket("c6", 0, "milk_a"), basket("c6", 30, "milk_a")]
+    funnels["c7"] = []
+    intervals = fit_need_intervals(funnels.values(), CATALOG)
+    assert intervals == {"milk": pytest.approx(3.0)}  # beer: 4 customers, fewer than 5
+    assert fit_need_intervals(funnels.values(), CATALOG, min_customers=4) == {
+        "beer": pytest.approx(2.5), "milk": pytest.approx(3.0)}
+
+
+def test_need_intervals_files_round_trip_and_bad_ones_are_refused(tmp_path):
+    path = write_need_intervals({"milk": 3.25, "diapers": 12.0}, tmp_path / "n" / "i.json",
+                                customers=40)
+    assert read_need_intervals(path) == {"milk": 3.25, "diapers": 12.0}
+    with pytest.raises(ConfigError, match="cannot read"):
+        read_need_intervals(tmp_path / "missing.json")
+    for text, message in (("[1, 2]", "not a need-intervals file"),
+                          ('{"format": "lens.anomaly.clusters"}', "not a need-intervals file"),
+                          ('{"format": "lens.anomaly.need_intervals", "days": {"milk": 0}}',
+                           "positive"),
+                          ('{"format": "lens.anomaly.need_intervals", "days": {"milk": "3"}}',
+                           "positive"),
+                          ('{"format": "lens.anomaly.need_intervals", "days": {"milk": true}}',
+                           "positive")):
+        path.write_text(text)
+        with pytest.raises(ConfigError, match=message):
+            read_need_intervals(path)
+
+
+def test_need_intervals_need_the_catalog_and_set_their_own_tolerance():
+    with pytest.raises(ConfigError, match="set the catalog too"):
+        AnomalyConfig(need_intervals={"milk": 2.0})
+    assert AnomalyConfig(categories=CATALOG).overdue_tolerance_used == 2.0
+    with_intervals = AnomalyConfig(categories=CATALOG, need_intervals={"milk": 2.0})
+    assert with_intervals.overdue_tolerance_used == 1.5
+    assert AnomalyConfig(categories=CATALOG, need_intervals={"milk": 2.0},
+                         overdue_tolerance=3.0).overdue_tolerance_used == 3.0
+    # the level passes the table on: a need bought twice counts only with it
+    sessions = [("milk_a", "bread_a", "diaper_a")] * 2 + [("milk_a", "bread_a")] * 8
+    times = [DAY * d for d in every(2, 10)]
+    without = sustained_level([0.0], sessions, AnomalyConfig(categories=CATALOG), times)
+    intervals = AnomalyConfig(categories=CATALOG, need_intervals={"diapers": 2.0})
+    assert sustained_level([0.0], sessions, intervals, times) == pytest.approx(
+        without + 0.3 * overdue_needs(history(sessions, every(2, 10)), tolerance=1.5,
+                                      typical={"diapers": 2.0}))
 
 
 def test_a_brand_switch_within_a_category_is_no_dropped_need_nor_a_new_one():

@@ -8,7 +8,12 @@ import math
 import numpy as np
 import pytest
 
-from lens.anomaly.needs import PRIOR_SPREAD, PRIOR_WEIGHT
+from lens.anomaly.needs import (
+    PRIOR_SPREAD,
+    PRIOR_WEIGHT,
+    read_need_intervals,
+    write_need_intervals,
+)
 from lens.baselines.recommender import NextBasket
 from lens.cli.main import main
 
@@ -110,14 +115,28 @@ def test_anomalies_catalog_flags_a_customer_who_dropped_a_need(tmp_path, fake_mo
     assert "1 cluster(s), 0 above dB 3.5" in capsys.readouterr().out
     out = tmp_path / "a.csv"
     assert main([*scored, "--catalog", str(catalog), "--out", str(out)]) == 0
-    assert "1 cluster(s), 1 above dB 3.5" in capsys.readouterr().out
+    printed = capsys.readouterr().out
+    assert "1 cluster(s), 1 above dB 3.5" in printed
+    # the categories' typical intervals, fitted on the history: both daily
+    assert "need intervals: 2 categories' typical intervals fitted on 40 customers" in printed
     first = next(csv.DictReader(out.open()))
     # dA 0 (milk predicted, milk bought); bread, daily on days 1-4, is 4 days since on day 8:
     # ln 4 over the customer's spread (10 intervals of exactly their mean: the prior's, diluted),
-    # beyond 2 spreads, x 0.3
+    # beyond 1.5 spreads (the tolerance with need intervals), x 0.3
     spread = math.sqrt(PRIOR_WEIGHT * PRIOR_SPREAD**2 / (PRIOR_WEIGHT + 3 + 7))
     assert first["customer_id"] == "c0"
-    assert float(first["level"]) == pytest.approx(0.3 * (math.log(4) / spread - 2), rel=1e-5)
+    fitted = float(first["level"])
+    assert fitted == pytest.approx(0.3 * (math.log(4) / spread - 1.5), rel=1e-5)
+    # a table given is read, not fitted: bread every other day in it makes c0's gap less late
+    intervals = write_need_intervals({"bakery": 2.0, "dairy": 1.0}, tmp_path / "n.json",
+                                     customers=1000)
+    assert main([*scored, "--catalog", str(catalog), "--need-intervals", str(intervals),
+                 "--out", str(out)]) == 0
+    assert "need intervals:" not in capsys.readouterr().out
+    first = next(csv.DictReader(out.open()))
+    assert first["customer_id"] == "c0" and 0 < float(first["level"]) < fitted
+    assert main([*scored, "--need-intervals", str(intervals)]) == 2  # without the catalog
+    assert "set the catalog too" in capsys.readouterr().err
     monkeypatch.setenv("LENS_ANOMALY_CATALOG", str(catalog))  # the same from the environment
     monkeypatch.setenv("LENS_ANOMALY_DROP_WEIGHT", "0")
     assert main(scored) == 0
@@ -125,6 +144,31 @@ def test_anomalies_catalog_flags_a_customer_who_dropped_a_need(tmp_path, fake_mo
     monkeypatch.setenv("LENS_ANOMALY_CATALOG", str(tmp_path / "missing.csv"))
     assert main(scored) == 2
     assert "does not exist" in capsys.readouterr().err
+
+
+def test_need_intervals_are_fitted_on_a_history_and_written_for_the_worker(
+        tmp_path, clean_lens_env, capsys):
+    """Customer ck buys milk every k days (k = 1..6) and bread every 2k days, over 24 days."""
+    rows = [f"t{k}d{day},c{k},{p},2026-03-{day + 1:02d}T10:00:00,2,1,S1"
+            for k in range(1, 7) for day in range(0, 25, k)
+            for p in (("milk", "bread") if day % (2 * k) == 0 else ("milk",))]
+    data = tmp_path / "tx.csv"
+    data.write_text(HEADER + "\n".join(rows) + "\n")
+    catalog = tmp_path / "products.csv"
+    catalog.write_text("PROD_ID,PRODUCT_SUBCLASS\nmilk,dairy\nbread,bakery\nsoap,household\n")
+    out = tmp_path / "need_intervals.json"
+    command = ["data", "need-intervals", "--data", str(data), "--catalog", str(catalog),
+               "--out", str(out)]
+    assert main(command) == 0
+    printed = capsys.readouterr().out
+    assert "typical intervals of 2 categories (of 3 in the catalog), fitted on 6 customers" in (
+        printed)
+    # the median of each customer's mean interval: milk of 1..6 days, bread of 2, 4, .., 12
+    assert read_need_intervals(out) == {"dairy": pytest.approx(3.5), "bakery": pytest.approx(7.0)}
+    assert main([*command, "--min-customers", "7"]) == 2  # every category bought by fewer
+    assert "no category of" in capsys.readouterr().err
+    assert main([*command, "--min-customers", "0"]) == 2
+    assert "--min-customers must be >= 1" in capsys.readouterr().err
 
 
 def test_anomalies_prints_a_table_and_writes_jsonl(tmp_path, fake_model, clean_lens_env, capsys):
