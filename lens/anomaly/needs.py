@@ -181,12 +181,12 @@ def overdue_needs(
         pace = sum(ratios) / (len(ratios) + PACE_PRIOR_WEIGHT)
     regular = []  # (purchase days, ln of the category's interval)
     for category, times in by_category.items():
-        intervals = len(times) - 1
-        if category in typical and intervals >= 1:
+        gaps = len(times) - 1
+        if category in typical and gaps >= 1:
             own = log(max(_mean_interval(times), MIN_SHRUNK_INTERVAL_DAYS))
             prior = log(typical[category]) + pace
-            regular.append((times, (intervals * own + INTERVAL_PRIOR_WEIGHT * prior)
-                            / (intervals + INTERVAL_PRIOR_WEIGHT)))
+            regular.append((times, (gaps * own + INTERVAL_PRIOR_WEIGHT * prior)
+                            / (gaps + INTERVAL_PRIOR_WEIGHT)))
         elif len(times) >= min_count:
             regular.append((times, log(_mean_interval(times))))
     if not regular:

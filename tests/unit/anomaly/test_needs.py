@@ -132,6 +132,18 @@ def test_the_typical_interval_is_taken_at_the_customers_pace_and_shrunk_with_the
     expected = max(0.0, (math.log(24) - diapers) / spread - 1.5)  # milk was bought today
     assert expected > 0
     assert overdue_needs(purchases, tolerance=1.5, typical=typical) == pytest.approx(expected)
+    # two purchases within a day say nothing of a rhythm: the own interval counts as 1 day
+    sessions = [("milk_a", "diaper_a")] * 2 + [("milk_a",)] * 8
+    days = [0.0, 0.5, *every(2, 8, start=2.0)]
+    own = math.log(1.0)  # not ln 0.5
+    diapers_interval = (own + INTERVAL_PRIOR_WEIGHT * math.log(2)) / (1 + INTERVAL_PRIOR_WEIGHT)
+    milk_interval = math.log(16 / 9)  # not in the table: its own mean interval
+    deviations = ([math.log(0.5) - diapers_interval, math.log(0.5) - milk_interval,
+                   math.log(1.5) - milk_interval] + [math.log(2) - milk_interval] * 7)
+    spread = math.sqrt((PRIOR_WEIGHT * PRIOR_SPREAD**2 + sum(d * d for d in deviations))
+                       / (PRIOR_WEIGHT + len(deviations)))
+    assert overdue_needs(history(sessions, days), tolerance=1.5, typical={"diapers": 2.0}) == (
+        pytest.approx((math.log(15.5) - diapers_interval) / spread - 1.5))
     # a population that buys both every 4 days, as this customer does: less late
     assert overdue_needs(purchases, tolerance=1.5, typical={"milk": 4.0, "diapers": 4.0}) < (
         overdue_needs(purchases, tolerance=1.5, typical=typical))
