@@ -11,7 +11,7 @@ sessions from the 7th on with
     drop  = the sum, over those needs bought in at least ``min_seen`` sessions so far, of
             max(0, (ln(days since its last purchase / period) - centre) / spread - 1)
             (centre, spread: of ln(interval / period) over the ordinary customers' needs of
-            the first five worlds)
+            the first five worlds of ``--seeds``)
     new   = over the categories outside those needs (seasonal items aside) bought in the last
             30 days: the sessions beyond the first that bought each, plus 0.3 per category
     level = drop + new

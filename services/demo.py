@@ -187,11 +187,13 @@ def _total(samples: dict[str, float], name: str, label: str = "") -> float:
 
 
 def _build(demo_dir: Path, config: DemoConfig, settings: LensSettings, say) -> Path:
-    """Synthetic world and exported model, reused when already there."""
+    """Synthetic world, its need intervals and exported model, reused when already there (the
+    intervals are refitted with a new world)."""
     data = demo_dir / "transactions.csv"
     env = _child_env(settings, demo_dir / "build")
-    if not all((demo_dir / name).exists() for name in (
-            "transactions.csv", "resupplies.csv", "ground_truth.json", "products.csv")):
+    generate = not all((demo_dir / name).exists() for name in (
+        "transactions.csv", "resupplies.csv", "ground_truth.json", "products.csv"))
+    if generate:
         say(f"generating a synthetic world ({config.customers} customers x {config.days} days, "
             f"seed {config.seed}) into {demo_dir} ...")
         _run_step(_lens(
@@ -202,7 +204,7 @@ def _build(demo_dir: Path, config: DemoConfig, settings: LensSettings, say) -> P
         ), env, demo_dir / "synth.log", say)
     else:
         say(f"reusing the synthetic world in {demo_dir}")
-    if not (demo_dir / NEED_INTERVALS).exists():
+    if generate or not (demo_dir / NEED_INTERVALS).exists():  # a new world's own rhythms
         say("fitting the catalog's need intervals (Algorithm 1) ...")
         _run_step(_lens(
             "data", "need-intervals", "--data", str(data), "--catalog",

@@ -40,6 +40,8 @@ from typing import TYPE_CHECKING, Any
 from lens import v1
 from lens.anomaly.distance import prediction_distance
 from lens.anomaly.needs import (
+    OVERDUE_TOLERANCE,
+    TYPICAL_OVERDUE_TOLERANCE,
     discovery_excess,
     first_purchases,
     need_sessions,
@@ -89,9 +91,11 @@ class AnomalyConfig:
     need_intervals: the population's typical interval per category, in days
         (``needs.fit_need_intervals``, ``lens data need-intervals``), for the overdue needs:
         the categories it lists count from their second purchase, their interval shrunk
-        towards it. Needs ``categories``. None = each customer's own intervals only.
-    overdue_tolerance: None = 1.5 with ``need_intervals``, 2.0 without (each chosen on the
-        synthetic benchmark's seeds 7-31 with the rest of the level; ``overdue_tolerance_used``).
+        towards it; the categories it lacks count as without it. Needs ``categories`` and
+        at least one of their categories. None = each customer's own intervals only.
+    overdue_tolerance: None = ``needs.TYPICAL_OVERDUE_TOLERANCE`` (1.5) with
+        ``need_intervals``, ``needs.OVERDUE_TOLERANCE`` (2.0) without (each chosen on the
+        synthetic benchmark with the rest of the level; ``overdue_tolerance_used``).
     new_window_days: ``first_purchases``' window, and how long the customer must have been seen
         before it.
     discovery_recent, discovery_reference: ``needs.discovery_excess``'s ``recent`` and
@@ -120,20 +124,30 @@ class AnomalyConfig:
     discovery_reference: int = 3
     need_intervals: Mapping[str, float] | None = field(default=None, repr=False)
 
+    def _check_need_intervals(self, intervals: Mapping[str, float]) -> None:
+        if self.categories is None:
+            raise ConfigError("need intervals (--need-intervals, LENS_ANOMALY_NEED_INTERVALS) "
+                              "are the typical intervals of the catalog's categories: set the "
+                              "catalog too (--catalog, LENS_ANOMALY_CATALOG)")
+        bad = {c: d for c, d in intervals.items() if not 0 < d < math.inf}
+        if bad:
+            raise ConfigError(f"need intervals must be positive days; got {bad}")
+        if not set(intervals) & set(self.categories.values()):
+            raise ConfigError(
+                "the need intervals name none of the catalog's categories: were they fitted "
+                "with another catalog? (lens data need-intervals --catalog)")
+
     @classmethod
-    def from_settings(
-        cls, settings: "LensSettings", *, min_sessions: int | None = None
-    ) -> "AnomalyConfig":
+    def from_settings(cls, settings: "LensSettings") -> "AnomalyConfig":
         """The configuration ``settings`` give (the worker's and ``lens anomalies``'), with the
-        catalog and the need intervals read from their files; ``min_sessions`` overrides
-        ``settings.anomaly_min_sessions``. The window holds at least the history a cluster
-        needs before it may alert."""
+        catalog and the need intervals read from their files. The window holds at least the
+        history a cluster needs before it may alert."""
         catalog, intervals = settings.anomaly_catalog, settings.anomaly_need_intervals
         return cls(
             threshold=settings.anomaly_threshold,
             min_history=settings.anomaly_min_history,
             window=max(cls.window, settings.anomaly_min_history),
-            min_sessions=settings.anomaly_min_sessions if min_sessions is None else min_sessions,
+            min_sessions=settings.anomaly_min_sessions,
             novelty_window=settings.anomaly_novelty_window,
             established=settings.anomaly_established,
             categories=None if catalog is None else read_catalog(catalog),
@@ -147,7 +161,7 @@ class AnomalyConfig:
     def overdue_tolerance_used(self) -> float:
         if self.overdue_tolerance is not None:
             return self.overdue_tolerance
-        return 1.5 if self.need_intervals else 2.0
+        return OVERDUE_TOLERANCE if self.need_intervals is None else TYPICAL_OVERDUE_TOLERANCE
 
     def __post_init__(self) -> None:
         counts = (self.window, self.min_history, self.smoothing, self.min_sessions,
@@ -172,10 +186,8 @@ class AnomalyConfig:
                 "need_min_count must be >= 2 (an interval), discovery_recent and "
                 "discovery_reference >= 1"
             )
-        if self.need_intervals is not None and self.categories is None:
-            raise ConfigError("need intervals (--need-intervals, LENS_ANOMALY_NEED_INTERVALS) "
-                              "are the typical intervals of the catalog's categories: set the "
-                              "catalog too (--catalog, LENS_ANOMALY_CATALOG)")
+        if self.need_intervals is not None:
+            self._check_need_intervals(self.need_intervals)
         if self.min_history > self.window:
             raise ConfigError(f"min_history {self.min_history} cannot exceed window {self.window}")
         if not (self.min_scale > 0 and math.isfinite(self.threshold)):

@@ -89,8 +89,13 @@ _UNLISTED = frozenset({None})
 # regular categories against this many at the population's own: chosen on the synthetic
 # benchmark's seeds 7-31 (BENCHMARKS.md)
 INTERVAL_PRIOR_WEIGHT, PACE_PRIOR_WEIGHT = 2.0, 3.0
-# a category bought in two sessions of one day says nothing of its rhythm
+# with typical intervals a category counts from its second purchase, so a gap of hours (two
+# sessions of one shopping day) would stand for its rhythm: gaps count as a day at least
 MIN_SHRUNK_INTERVAL_DAYS = 1.0
+# how many spreads late a need may be before it counts: without typical intervals, and with them
+# (their shrunk intervals are steadier); chosen with the rest of the level (BENCHMARKS.md)
+OVERDUE_TOLERANCE, TYPICAL_OVERDUE_TOLERANCE = 2.0, 1.5
+# ``version`` and ``customers`` in the file are provenance: read_need_intervals needs only days
 _INTERVALS_FORMAT = "lens.anomaly.need_intervals"
 
 
@@ -101,7 +106,7 @@ def read_catalog(path: str | Path) -> dict[str, str]:
     from lens.segments.catalog import read_product_subclasses  # pandas: only when configured
 
     if not Path(path).is_file():
-        raise ConfigError(f"anomaly catalog {path} does not exist (LENS_ANOMALY_CATALOG)")
+        raise ConfigError(f"product catalog {path} does not exist")
     categories = read_product_subclasses(path)
     if not categories:
         raise ConfigError(
@@ -154,7 +159,7 @@ def overdue_needs(
     purchases: PurchaseDays,
     *,
     min_count: int = 3,
-    tolerance: float = 2.0,
+    tolerance: float = OVERDUE_TOLERANCE,
     typical: Mapping[str, float] | None = None,
 ) -> float:
     """How far the customer's regular categories are overdue at the last session, in units of
@@ -165,43 +170,47 @@ def overdue_needs(
     towards PRIOR_SPREAD. 0.0 without such a category.
 
     With ``typical`` (category -> the population's typical interval in days,
-    ``fit_need_intervals``), the categories it lists count from 2 sessions, and their interval
-    is their mean interval (at least MIN_SHRUNK_INTERVAL_DAYS) shrunk towards the typical one
-    times the customer's pace (how much slower they buy their regular categories than the
-    population, shrunk towards 1), in logs, the typical one weighing INTERVAL_PRIOR_WEIGHT
-    intervals."""
+    ``fit_need_intervals``), the categories it lists count from 2 sessions, their gaps at least
+    MIN_SHRUNK_INTERVAL_DAYS each, and their interval is their mean gap shrunk towards the
+    typical one times the customer's pace (how much slower they buy their regular categories
+    than the population, shrunk towards 1), in logs, the typical one weighing
+    INTERVAL_PRIOR_WEIGHT gaps. The categories it does not list count as without it."""
     typical = typical or {}
-    by_category = purchases.by_category
     # plain floats: a customer has a few dozen intervals, too few for numpy's per-call cost
     log = math.log
-    pace = 0.0
-    if typical:
-        ratios = [log(_mean_interval(t) / typical[c]) for c, t in by_category.items()
-                  if len(t) >= min_count and c in typical]
-        pace = sum(ratios) / (len(ratios) + PACE_PRIOR_WEIGHT)
-    regular = []  # (purchase days, ln of the category's interval)
-    for category, times in by_category.items():
-        gaps = len(times) - 1
-        if category in typical and gaps >= 1:
-            own = log(max(_mean_interval(times), MIN_SHRUNK_INTERVAL_DAYS))
-            prior = log(typical[category]) + pace
-            regular.append((times, (gaps * own + INTERVAL_PRIOR_WEIGHT * prior)
-                            / (gaps + INTERVAL_PRIOR_WEIGHT)))
+    regular = []  # (purchase days, their gaps, ln of the category's interval)
+    listed = []  # (gaps, typical interval) of the categories the table lists
+    for category, times in purchases.by_category.items():
+        if category in typical and len(times) >= 2:
+            gaps = [max(later - earlier, MIN_SHRUNK_INTERVAL_DAYS)
+                    for earlier, later in itertools.pairwise(times)]
+            listed.append((times, gaps, typical[category]))
         elif len(times) >= min_count:
-            regular.append((times, log(_mean_interval(times))))
+            gaps = [max(later - earlier, MIN_INTERVAL_DAYS)
+                    for earlier, later in itertools.pairwise(times)]
+            regular.append((times, gaps, log(_mean_interval(times))))
+    if listed:
+        ratios = [log(sum(gaps) / len(gaps) / days) for _, gaps, days in listed
+                  if len(gaps) + 1 >= min_count]
+        pace = sum(ratios) / (len(ratios) + PACE_PRIOR_WEIGHT)
+        for times, gaps, days in listed:
+            own = log(sum(gaps) / len(gaps))
+            prior = log(days) + pace
+            regular.append((times, gaps, (len(gaps) * own + INTERVAL_PRIOR_WEIGHT * prior)
+                            / (len(gaps) + INTERVAL_PRIOR_WEIGHT)))
     if not regular:
         return 0.0
     squares = 0.0
     intervals = 0
-    for times, log_interval in regular:
-        for earlier, later in itertools.pairwise(times):
-            deviation = log(max(later - earlier, MIN_INTERVAL_DAYS)) - log_interval
+    for _, gaps, log_interval in regular:
+        for gap in gaps:
+            deviation = log(gap) - log_interval
             squares += deviation * deviation
-        intervals += len(times) - 1
+        intervals += len(gaps)
     spread = math.sqrt((PRIOR_WEIGHT * PRIOR_SPREAD**2 + squares) / (PRIOR_WEIGHT + intervals))
     now = purchases.now
     total = 0.0
-    for times, log_interval in regular:
+    for times, _, log_interval in regular:
         since = now - times[-1]
         if since > 0:
             total += max((log(since) - log_interval) / spread - tolerance, 0.0)
@@ -258,11 +267,12 @@ def read_need_intervals(path: str | Path) -> dict[str, float]:
         raise ConfigError(f"{path} is not a need-intervals file (format {_INTERVALS_FORMAT!r}); "
                           "write one with lens data need-intervals")
     days = payload.get("days")
-    if not isinstance(days, dict) or not all(
+    if not isinstance(days, dict) or not days or not all(
         isinstance(v, int | float) and not isinstance(v, bool) and 0 < v < math.inf
         for v in days.values()
     ):
-        raise ConfigError(f"{path}: 'days' must map each category to a positive number of days")
+        raise ConfigError(f"{path}: 'days' must map categories (one at least) to a positive "
+                          "number of days each")
     return {str(category): float(v) for category, v in days.items()}
 
 

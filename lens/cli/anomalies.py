@@ -40,8 +40,9 @@ sessions before it (the paper's Algorithm 1, the same dA and dB the funnel worke
           each category bought in 2+ sessions, how many of the customer's own spreads
           of log intervals the days since its last purchase lie beyond its interval
           (their mean interval shrunk towards the category's typical one in the
-          population, --need-intervals, at their own pace), less 1.5, summed (needs
-          that stopped) + 0.5 x the first purchases
+          population, --need-intervals, at their own pace; a category without one:
+          from 3 sessions, its own mean interval), less 1.5, summed (needs that
+          stopped) + 0.5 x the first purchases
           above 2: categories first bought in the last 21 days by a customer seen 21
           days before them, each the days gone without it over their usual interval
           (at most 2; fully when bought again, not when a one-off) (needs that
@@ -112,7 +113,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--min-history", dest="anomaly_min_history", type=int, default=None,
                         help="other customers a cluster needs before its members get a dB "
                         "(env LENS_ANOMALY_MIN_HISTORY, default 30)")
-    parser.add_argument("--min-sessions", type=int, default=None, metavar="N",
+    parser.add_argument("--min-sessions", dest="anomaly_min_sessions", type=int, default=None,
+                        metavar="N",
                         help="sessions a prediction must have seen for the next session to be "
                         f"scored (env LENS_ANOMALY_MIN_SESSIONS, default "
                         f"{_DEFAULT_MIN_SESSIONS}, as the worker)")
@@ -171,14 +173,18 @@ def run(args: argparse.Namespace, settings: LensSettings) -> int:
                 "Leave --clusters out: everyone is then in one cluster."
             )
         clusters = ClusterModel.load(settings.cluster_model)
-    config = AnomalyConfig.from_settings(settings, min_sessions=args.min_sessions)
+    config = AnomalyConfig.from_settings(settings)
     loaded = load_history(args.data, args.skip_bad)
     if config.categories is not None and config.need_intervals is None:
         # population-level rhythms; the sessions scored are each customer's last of many
-        config = dataclasses.replace(config, need_intervals=fit_need_intervals(
-            loaded.funnels.values(), config.categories))
-        print(f"need intervals: {len(config.need_intervals):,} categories' typical intervals "
-              f"fitted on {len(loaded.funnels):,} customers")
+        fitted = fit_need_intervals(loaded.funnels.values(), config.categories)
+        if fitted:
+            config = dataclasses.replace(config, need_intervals=fitted)
+            print(f"need intervals: {len(fitted):,} categories' typical intervals fitted on "
+                  f"{len(loaded.funnels):,} customers")
+        else:
+            print(f"need intervals: no category bought in 3+ sessions by 5 customers of "
+                  f"{args.data}; each customer's own intervals only")
     split = split_last_sessions(loaded.funnels, min_sessions=config.min_sessions)
     observations = funnel_observations(split, model, embed=embed, config=config)
     result = detect_anomalies(observations, clusters=clusters, k=args.k, config=config)

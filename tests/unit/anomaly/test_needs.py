@@ -116,6 +116,19 @@ def test_with_typical_intervals_a_need_bought_only_twice_can_be_overdue():
                          typical={"diapers": 2.0}) == 0.0
 
 
+def test_two_sessions_hours_apart_do_not_hide_a_dropped_need():
+    # milk weekly to day 56, diapers weekly until day 21; once, bread in two sessions 2 h apart
+    weekly = [("milk_a", "diaper_a")] * 4 + [("milk_a",)] * 5
+    days = every(7, 9, start=0.0)
+    typical = {"milk": 7.0, "diapers": 7.0, "bread": 4.0}
+    alone = overdue_needs(history(weekly, days), tolerance=1.5, typical=typical)
+    bread = [*weekly[:5], ("bread_a",), ("bread_a",), *weekly[5:]]
+    with_bread = overdue_needs(history(bread, [*days[:5], 30.0, 30.0 + 2 / 24, *days[5:]]),
+                               tolerance=1.5, typical=typical)
+    assert alone > 3
+    assert with_bread > 0.8 * alone  # bread late too; the diapers still count
+
+
 def test_the_typical_interval_is_taken_at_the_customers_pace_and_shrunk_with_their_own():
     # milk every 4 days where the population buys it every 2: a customer at half the pace;
     # diapers twice, 4 days apart, then 24 days without them at day 28
@@ -132,13 +145,15 @@ def test_the_typical_interval_is_taken_at_the_customers_pace_and_shrunk_with_the
     expected = max(0.0, (math.log(24) - diapers) / spread - 1.5)  # milk was bought today
     assert expected > 0
     assert overdue_needs(purchases, tolerance=1.5, typical=typical) == pytest.approx(expected)
-    # two purchases within a day say nothing of a rhythm: the own interval counts as 1 day
+    # two purchases within a day say nothing of a rhythm: a listed category's gap counts as a
+    # day, in its interval and in the spread alike; milk, not listed, keeps its own gaps
     sessions = [("milk_a", "diaper_a")] * 2 + [("milk_a",)] * 8
     days = [0.0, 0.5, *every(2, 8, start=2.0)]
-    own = math.log(1.0)  # not ln 0.5
-    diapers_interval = (own + INTERVAL_PRIOR_WEIGHT * math.log(2)) / (1 + INTERVAL_PRIOR_WEIGHT)
-    milk_interval = math.log(16 / 9)  # not in the table: its own mean interval
-    deviations = ([math.log(0.5) - diapers_interval, math.log(0.5) - milk_interval,
+    one_day = math.log(1.0)  # not ln 0.5
+    diapers_interval = (one_day + INTERVAL_PRIOR_WEIGHT * math.log(2)) / (
+        1 + INTERVAL_PRIOR_WEIGHT)
+    milk_interval = math.log(16 / 9)
+    deviations = ([one_day - diapers_interval, math.log(0.5) - milk_interval,
                    math.log(1.5) - milk_interval] + [math.log(2) - milk_interval] * 7)
     spread = math.sqrt((PRIOR_WEIGHT * PRIOR_SPREAD**2 + sum(d * d for d in deviations))
                        / (PRIOR_WEIGHT + len(deviations)))
@@ -179,6 +194,7 @@ def test_need_intervals_files_round_trip_and_bad_ones_are_refused(tmp_path):
     with pytest.raises(ConfigError, match="cannot read"):
         read_need_intervals(tmp_path / "missing.json")
     for text, message in (("[1, 2]", "not a need-intervals file"),
+                          ('{"format": "lens.anomaly.need_intervals", "days": {}}', "one at least"),
                           ('{"format": "lens.anomaly.clusters"}', "not a need-intervals file"),
                           ('{"format": "lens.anomaly.need_intervals", "days": {"milk": 0}}',
                            "positive"),
@@ -194,6 +210,12 @@ def test_need_intervals_files_round_trip_and_bad_ones_are_refused(tmp_path):
 def test_need_intervals_need_the_catalog_and_set_their_own_tolerance():
     with pytest.raises(ConfigError, match="set the catalog too"):
         AnomalyConfig(need_intervals={"milk": 2.0})
+    for bad in ({"milk": 0.0}, {"milk": -3.0}, {"milk": float("nan")}, {"milk": float("inf")}):
+        with pytest.raises(ConfigError, match="positive days"):
+            AnomalyConfig(categories=CATALOG, need_intervals=bad)
+    for foreign in ({}, {"detergent": 26.0}):  # fitted with another catalog
+        with pytest.raises(ConfigError, match="none of the catalog's categories"):
+            AnomalyConfig(categories=CATALOG, need_intervals=foreign)
     assert AnomalyConfig(categories=CATALOG).overdue_tolerance_used == 2.0
     with_intervals = AnomalyConfig(categories=CATALOG, need_intervals={"milk": 2.0})
     assert with_intervals.overdue_tolerance_used == 1.5

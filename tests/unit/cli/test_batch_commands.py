@@ -146,6 +146,19 @@ def test_anomalies_catalog_flags_a_customer_who_dropped_a_need(tmp_path, fake_mo
     assert "does not exist" in capsys.readouterr().err
 
 
+def test_anomalies_without_enough_customers_for_need_intervals_says_so(
+        tmp_path, fake_model, clean_lens_env, capsys):
+    rows = [f"t{i}d{day},c{i},milk,2026-03-0{day}T10:00:00,2,1,S1"
+            for i in range(4) for day in range(1, 9)]
+    data = tmp_path / "tx.csv"
+    data.write_text(HEADER + "\n".join(rows) + "\n")
+    catalog = tmp_path / "products.csv"
+    catalog.write_text("PROD_ID,PRODUCT_SUBCLASS\nmilk,dairy\n")
+    assert main(["anomalies", "--data", str(data), "--model", "fake", "--min-sessions", "1",
+                 "--min-history", "2", "--catalog", str(catalog)]) == 0
+    assert "no category bought in 3+ sessions by 5 customers" in capsys.readouterr().out
+
+
 def test_need_intervals_are_fitted_on_a_history_and_written_for_the_worker(
         tmp_path, clean_lens_env, capsys):
     """Customer ck buys milk every k days (k = 1..6) and bread every 2k days, over 24 days."""
