@@ -87,7 +87,7 @@ def prepare(work: Path, seed: int) -> Path:
 
 
 def score(world: Path, thresholds: list[float], shortfalls: list[float],
-          own_intervals_only: bool) -> dict:
+          no_need_intervals: bool) -> dict:
     funnels = load_funnels(world / "transactions.csv").funnels
     with (world / "answers.pkl").open("rb") as cached:
         answers = pickle.load(cached)
@@ -95,7 +95,7 @@ def score(world: Path, thresholds: list[float], shortfalls: list[float],
     changes, kinds = planted_changes(truth)
     categories = read_catalog(world / "products.csv")
     config = AnomalyConfig(min_history=20, categories=categories, need_intervals=None
-                           if own_intervals_only else fit_need_intervals(funnels.values(),
+                           if no_need_intervals else fit_need_intervals(funnels.values(),
                                                                          categories))
     anomaly = anomalies(funnels, answers, changes, kinds, config, thresholds)
     result = {"planted_changes": anomaly["planted"], "planted_by_kind": anomaly["planted_by_kind"],

@@ -231,7 +231,7 @@ def sustained_level(
     purchases = purchase_days(needs, [t / MICROS_PER_DAY for t in times])
     overdue = overdue_needs(purchases, min_count=config.need_min_count,
                             tolerance=config.overdue_tolerance_used,
-                            typical=config.need_intervals)
+                            need_intervals=config.need_intervals)
     first = first_purchases(purchases, window_days=config.new_window_days,
                             min_count=config.need_min_count)
     discovered = discovery_excess(needs, recent=config.discovery_recent,

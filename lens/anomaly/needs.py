@@ -160,7 +160,7 @@ def overdue_needs(
     *,
     min_count: int = 3,
     tolerance: float = OVERDUE_TOLERANCE,
-    typical: Mapping[str, float] | None = None,
+    need_intervals: Mapping[str, float] | None = None,
 ) -> float:
     """How far the customer's regular categories are overdue at the last session, in units of
     the customer's own regularity: the sum of max(0, z - ``tolerance``) with z = ln(days since
@@ -169,13 +169,13 @@ def overdue_needs(
     standard deviation of ln(interval / its category's interval) over those categories, shrunk
     towards PRIOR_SPREAD. 0.0 without such a category.
 
-    With ``typical`` (category -> the population's typical interval in days,
+    With ``need_intervals`` (category -> the population's typical interval in days,
     ``fit_need_intervals``), the categories it lists count from 2 sessions, their gaps at least
     MIN_SHRUNK_INTERVAL_DAYS each, and their interval is their mean gap shrunk towards the
     typical one times the customer's pace (how much slower they buy their regular categories
     than the population, shrunk towards 1), in logs, the typical one weighing
     INTERVAL_PRIOR_WEIGHT gaps. The categories it does not list count as without it."""
-    typical = typical or {}
+    typical = need_intervals or {}
     # plain floats: a customer has a few dozen intervals, too few for numpy's per-call cost
     log = math.log
     regular = []  # (purchase days, their gaps, ln of the category's interval)
@@ -225,7 +225,7 @@ def fit_need_intervals(
     min_customers: int = 5,
 ) -> dict[str, float]:
     """Each category's typical interval between purchases, in days (``overdue_needs``'
-    ``typical``), over customers' funnels (their baskets, oldest first) and the catalog: the
+    ``need_intervals``), over customers' funnels (their baskets, oldest first) and the catalog: the
     median, over the customers who bought the category in ``min_count`` or more sessions, of
     their mean interval. Categories so bought by fewer than ``min_customers`` customers are
     left out (too few to say)."""

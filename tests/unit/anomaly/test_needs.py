@@ -109,11 +109,11 @@ def test_with_typical_intervals_a_need_bought_only_twice_can_be_overdue():
     # the population buys diapers every 2 days too: 16 days since, on a 2-day interval; milk,
     # which the table does not list, is measured on the customer's own purchases as before
     late = math.log(16 / 2) / clockwork_spread(9 + 1) - 1.5
-    assert overdue_needs(bought_twice, tolerance=1.5, typical={"diapers": 2.0}) == (
+    assert overdue_needs(bought_twice, tolerance=1.5, need_intervals={"diapers": 2.0}) == (
         pytest.approx(late))
     # the same customer after their second diaper purchase: nothing late yet
     assert overdue_needs(history(sessions[:2], every(2, 2)), tolerance=1.5,
-                         typical={"diapers": 2.0}) == 0.0
+                         need_intervals={"diapers": 2.0}) == 0.0
 
 
 def test_two_sessions_hours_apart_do_not_hide_a_dropped_need():
@@ -121,10 +121,10 @@ def test_two_sessions_hours_apart_do_not_hide_a_dropped_need():
     weekly = [("milk_a", "diaper_a")] * 4 + [("milk_a",)] * 5
     days = every(7, 9, start=0.0)
     typical = {"milk": 7.0, "diapers": 7.0, "bread": 4.0}
-    alone = overdue_needs(history(weekly, days), tolerance=1.5, typical=typical)
+    alone = overdue_needs(history(weekly, days), tolerance=1.5, need_intervals=typical)
     bread = [*weekly[:5], ("bread_a",), ("bread_a",), *weekly[5:]]
     with_bread = overdue_needs(history(bread, [*days[:5], 30.0, 30.0 + 2 / 24, *days[5:]]),
-                               tolerance=1.5, typical=typical)
+                               tolerance=1.5, need_intervals=typical)
     assert alone > 3
     assert with_bread > 0.8 * alone  # bread late too; the diapers still count
 
@@ -144,7 +144,7 @@ def test_the_typical_interval_is_taken_at_the_customers_pace_and_shrunk_with_the
                         + (math.log(4) - diapers) ** 2) / (PRIOR_WEIGHT + 8))
     expected = max(0.0, (math.log(24) - diapers) / spread - 1.5)  # milk was bought today
     assert expected > 0
-    assert overdue_needs(purchases, tolerance=1.5, typical=typical) == pytest.approx(expected)
+    assert overdue_needs(purchases, tolerance=1.5, need_intervals=typical) == pytest.approx(expected)
     # two purchases within a day say nothing of a rhythm: a listed category's gap counts as a
     # day, in its interval and in the spread alike; milk, not listed, keeps its own gaps
     sessions = [("milk_a", "diaper_a")] * 2 + [("milk_a",)] * 8
@@ -157,11 +157,11 @@ def test_the_typical_interval_is_taken_at_the_customers_pace_and_shrunk_with_the
                    math.log(1.5) - milk_interval] + [math.log(2) - milk_interval] * 7)
     spread = math.sqrt((PRIOR_WEIGHT * PRIOR_SPREAD**2 + sum(d * d for d in deviations))
                        / (PRIOR_WEIGHT + len(deviations)))
-    assert overdue_needs(history(sessions, days), tolerance=1.5, typical={"diapers": 2.0}) == (
+    assert overdue_needs(history(sessions, days), tolerance=1.5, need_intervals={"diapers": 2.0}) == (
         pytest.approx((math.log(15.5) - diapers_interval) / spread - 1.5))
     # a population that buys both every 4 days, as this customer does: less late
-    assert overdue_needs(purchases, tolerance=1.5, typical={"milk": 4.0, "diapers": 4.0}) < (
-        overdue_needs(purchases, tolerance=1.5, typical=typical))
+    assert overdue_needs(purchases, tolerance=1.5, need_intervals={"milk": 4.0, "diapers": 4.0}) < (
+        overdue_needs(purchases, tolerance=1.5, need_intervals=typical))
 
 
 def basket(customer, day, *products):
@@ -228,7 +228,7 @@ def test_need_intervals_need_the_catalog_and_set_their_own_tolerance():
     intervals = AnomalyConfig(categories=CATALOG, need_intervals={"diapers": 2.0})
     assert sustained_level([0.0], sessions, intervals, times) == pytest.approx(
         without + 0.3 * overdue_needs(history(sessions, every(2, 10)), tolerance=1.5,
-                                      typical={"diapers": 2.0}))
+                                      need_intervals={"diapers": 2.0}))
 
 
 def test_a_brand_switch_within_a_category_is_no_dropped_need_nor_a_new_one():
