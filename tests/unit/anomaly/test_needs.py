@@ -144,7 +144,8 @@ def test_the_typical_interval_is_taken_at_the_customers_pace_and_shrunk_with_the
                         + (math.log(4) - diapers) ** 2) / (PRIOR_WEIGHT + 8))
     expected = max(0.0, (math.log(24) - diapers) / spread - 1.5)  # milk was bought today
     assert expected > 0
-    assert overdue_needs(purchases, tolerance=1.5, need_intervals=typical) == pytest.approx(expected)
+    assert overdue_needs(purchases, tolerance=1.5, need_intervals=typical) == (
+        pytest.approx(expected))
     # two purchases within a day say nothing of a rhythm: a listed category's gap counts as a
     # day, in its interval and in the spread alike; milk, not listed, keeps its own gaps
     sessions = [("milk_a", "diaper_a")] * 2 + [("milk_a",)] * 8
@@ -157,8 +158,8 @@ def test_the_typical_interval_is_taken_at_the_customers_pace_and_shrunk_with_the
                    math.log(1.5) - milk_interval] + [math.log(2) - milk_interval] * 7)
     spread = math.sqrt((PRIOR_WEIGHT * PRIOR_SPREAD**2 + sum(d * d for d in deviations))
                        / (PRIOR_WEIGHT + len(deviations)))
-    assert overdue_needs(history(sessions, days), tolerance=1.5, need_intervals={"diapers": 2.0}) == (
-        pytest.approx((math.log(15.5) - diapers_interval) / spread - 1.5))
+    late = overdue_needs(history(sessions, days), tolerance=1.5, need_intervals={"diapers": 2.0})
+    assert late == pytest.approx((math.log(15.5) - diapers_interval) / spread - 1.5)
     # a population that buys both every 4 days, as this customer does: less late
     assert overdue_needs(purchases, tolerance=1.5, need_intervals={"milk": 4.0, "diapers": 4.0}) < (
         overdue_needs(purchases, tolerance=1.5, need_intervals=typical))
