@@ -40,7 +40,7 @@ sys.path.insert(0, str(REPO))
 sys.path.insert(0, str(REPO / "bench"))
 
 from planted_detection import planted_changes  # noqa: E402
-from planted_worlds import SYNTH, lens, seed_list  # noqa: E402
+from planted_worlds import seed_list, synth_world  # noqa: E402
 
 from lens.anomaly import need_sessions, read_catalog  # noqa: E402
 from lens.data.loaders import load_funnels  # noqa: E402
@@ -149,11 +149,7 @@ def main() -> None:
     args.work.mkdir(parents=True, exist_ok=True)
     worlds = {}
     for seed in args.seeds:
-        folder = args.work / f"world{seed}"
-        if not (folder / "ground_truth.json").is_file():
-            lens("data", "synth", *SYNTH, "--seed", str(seed), "--out", str(folder),
-                 log=args.work / f"synth{seed}.log")
-        worlds[seed] = World(folder)
+        worlds[seed] = World(synth_world(args.work, seed))
     gaps = [g for seed in args.seeds[:5] for g in worlds[seed].log_gaps()]
     centre, spread = float(np.median(gaps)), float(np.std(gaps))
     print(f"ln(interval / period) of ordinary customers' needs: centre {centre:.3f}, "

@@ -66,12 +66,18 @@ def lens(*args: str, log: Path) -> None:
         sys.exit(f"lens {args[0]} failed (exit {done.returncode}); see {log}")
 
 
-def prepare(work: Path, seed: int) -> Path:
-    """The world folder of ``seed``, with its model's answers, made where missing."""
-    world, train = work / f"world{seed}", work / f"train{seed}"
+def synth_world(work: Path, seed: int) -> Path:
+    """The world folder of ``seed`` (``lens data synth`` with SYNTH), made where missing."""
+    world = work / f"world{seed}"
     if not (world / "ground_truth.json").is_file():
         lens("data", "synth", *SYNTH, "--seed", str(seed), "--out", str(world),
              log=work / f"synth{seed}.log")
+    return world
+
+
+def prepare(work: Path, seed: int) -> Path:
+    """The world folder of ``seed``, with its model's answers, made where missing."""
+    world, train = synth_world(work, seed), work / f"train{seed}"
     if not (train / "DONE").is_file():
         lens("train", "--data", str(world / "transactions.csv"), *TRAIN, "--out", str(train),
              log=work / f"train{seed}.log")

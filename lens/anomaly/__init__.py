@@ -29,6 +29,8 @@ from lens.anomaly.clustering import ClusterModel, fit_clusters
 from lens.anomaly.detector import AnomalyConfig, AnomalyDetector, AnomalyResult, sustained_level
 from lens.anomaly.distance import basket_distance, f1_score, miss_rate, prediction_distance
 from lens.anomaly.needs import (
+    FIT_MIN_COUNT,
+    FIT_MIN_CUSTOMERS,
     discovery_excess,
     first_purchases,
     fit_need_intervals,
@@ -43,6 +45,8 @@ from lens.anomaly.repertoire import novelty
 from lens.anomaly.robust import RobustWindow, leave_one_out_scores, mad, median, robust_z
 
 __all__ = [
+    "FIT_MIN_COUNT",
+    "FIT_MIN_CUSTOMERS",
     "AnomalyConfig",
     "AnomalyDetector",
     "AnomalyResult",

@@ -124,15 +124,18 @@ class AnomalyConfig:
     discovery_reference: int = 3
     need_intervals: Mapping[str, float] | None = field(default=None, repr=False)
 
-    def _check_need_intervals(self, intervals: Mapping[str, float]) -> None:
-        if self.categories is None:
+    def _check_need_intervals(self) -> None:
+        intervals, categories = self.need_intervals, self.categories
+        if intervals is None:
+            return
+        if categories is None:
             raise ConfigError("need intervals (--need-intervals, LENS_ANOMALY_NEED_INTERVALS) "
                               "are the typical intervals of the catalog's categories: set the "
                               "catalog too (--catalog, LENS_ANOMALY_CATALOG)")
         bad = {c: d for c, d in intervals.items() if not 0 < d < math.inf}
         if bad:
             raise ConfigError(f"need intervals must be positive days; got {bad}")
-        if not set(intervals) & set(self.categories.values()):
+        if not set(intervals) & set(categories.values()):
             raise ConfigError(
                 "the need intervals name none of the catalog's categories: were they fitted "
                 "with another catalog? (lens data need-intervals --catalog)")
@@ -186,8 +189,7 @@ class AnomalyConfig:
                 "need_min_count must be >= 2 (an interval), discovery_recent and "
                 "discovery_reference >= 1"
             )
-        if self.need_intervals is not None:
-            self._check_need_intervals(self.need_intervals)
+        self._check_need_intervals()
         if self.min_history > self.window:
             raise ConfigError(f"min_history {self.min_history} cannot exceed window {self.window}")
         if not (self.min_scale > 0 and math.isfinite(self.threshold)):

@@ -63,6 +63,8 @@ if TYPE_CHECKING:
     from lens.data.basket import Basket
 
 __all__ = [
+    "FIT_MIN_COUNT",
+    "FIT_MIN_CUSTOMERS",
     "PurchaseDays",
     "discovery_excess",
     "first_purchases",
@@ -95,6 +97,9 @@ MIN_SHRUNK_INTERVAL_DAYS = 1.0
 # how many spreads late a need may be before it counts: without typical intervals, and with them
 # (their shrunk intervals are steadier); chosen with the rest of the level (BENCHMARKS.md)
 OVERDUE_TOLERANCE, TYPICAL_OVERDUE_TOLERANCE = 2.0, 1.5
+# a category's typical interval: over the customers who bought it in this many sessions, and
+# only when there are this many of them
+FIT_MIN_COUNT, FIT_MIN_CUSTOMERS = 3, 5
 # ``version`` and ``customers`` in the file are provenance: read_need_intervals needs only days
 _INTERVALS_FORMAT = "lens.anomaly.need_intervals"
 
@@ -179,7 +184,7 @@ def overdue_needs(
     # plain floats: a customer has a few dozen intervals, too few for numpy's per-call cost
     log = math.log
     regular = []  # (purchase days, their gaps, ln of the category's interval)
-    listed = []  # (gaps, typical interval) of the categories the table lists
+    listed = []  # (purchase days, their gaps, typical interval) of the categories listed
     for category, times in purchases.by_category.items():
         if category in typical and len(times) >= 2:
             gaps = [max(later - earlier, MIN_SHRUNK_INTERVAL_DAYS)
@@ -221,8 +226,8 @@ def fit_need_intervals(
     funnels: Iterable[Sequence["Basket"]],
     categories: Mapping[str, str],
     *,
-    min_count: int = 3,
-    min_customers: int = 5,
+    min_count: int = FIT_MIN_COUNT,
+    min_customers: int = FIT_MIN_CUSTOMERS,
 ) -> dict[str, float]:
     """Each category's typical interval between purchases, in days (``overdue_needs``'
     ``need_intervals``), over customers' funnels (their baskets, oldest first) and the catalog: the

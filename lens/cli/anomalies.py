@@ -150,6 +150,8 @@ def funnel_embedder(recommender: Any) -> "Embedder | None":
 
 def run(args: argparse.Namespace, settings: LensSettings) -> int:
     from lens.anomaly import (
+        FIT_MIN_COUNT,
+        FIT_MIN_CUSTOMERS,
         AnomalyConfig,
         ClusterModel,
         detect_anomalies,
@@ -183,8 +185,9 @@ def run(args: argparse.Namespace, settings: LensSettings) -> int:
             print(f"need intervals: {len(fitted):,} categories' typical intervals fitted on "
                   f"{len(loaded.funnels):,} customers")
         else:
-            print(f"need intervals: no category bought in 3+ sessions by 5 customers of "
-                  f"{args.data}; each customer's own intervals only")
+            print(f"need intervals: no category bought in {FIT_MIN_COUNT}+ sessions by "
+                  f"{FIT_MIN_CUSTOMERS} customers of {args.data}; each customer's own intervals "
+                  "only")
     split = split_last_sessions(loaded.funnels, min_sessions=config.min_sessions)
     observations = funnel_observations(split, model, embed=embed, config=config)
     result = detect_anomalies(observations, clusters=clusters, k=args.k, config=config)

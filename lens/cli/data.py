@@ -17,6 +17,8 @@ from lens.settings import LensSettings
 __all__ = ["register"]
 
 PROGRESS_FROM_CUSTOMERS = 20_000  # show progress bars for runs at least this big
+# lens.anomaly.FIT_MIN_CUSTOMERS, spelled out so --help imports no numpy (a test compares them)
+_DEFAULT_MIN_CUSTOMERS = 5
 
 SYNTH_DESCRIPTION = """\
 Simulate a chain of stores and its customers: need categories with brands and
@@ -124,7 +126,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                       "PRODUCT_SUBCLASS (`lens data synth` writes products.csv)")
     need.add_argument("--out", type=Path, required=True, metavar="FILE",
                       help="the JSON file to write")
-    need.add_argument("--min-customers", type=int, default=5, metavar="N",
+    need.add_argument("--min-customers", type=int, default=_DEFAULT_MIN_CUSTOMERS, metavar="N",
                       help="customers a category needs (bought in 3+ sessions) for its "
                       "interval (default 5)")
     need.set_defaults(handler=_need_intervals)
@@ -152,7 +154,12 @@ examples:
 
 
 def _need_intervals(args: argparse.Namespace, settings: LensSettings) -> int:
-    from lens.anomaly import fit_need_intervals, read_catalog, write_need_intervals
+    from lens.anomaly import (
+        FIT_MIN_COUNT,
+        fit_need_intervals,
+        read_catalog,
+        write_need_intervals,
+    )
 
     if args.min_customers < 1:
         raise ConfigError(f"--min-customers must be >= 1 (got {args.min_customers})")
@@ -162,8 +169,8 @@ def _need_intervals(args: argparse.Namespace, settings: LensSettings) -> int:
                                    min_customers=args.min_customers)
     if not intervals:
         raise ConfigError(
-            f"no category of {args.catalog} was bought in 3+ sessions by {args.min_customers} "
-            f"customers of {args.data}: is it the catalog of this history?")
+            f"no category of {args.catalog} was bought in {FIT_MIN_COUNT}+ sessions by "
+            f"{args.min_customers} customers of {args.data}: is it the catalog of this history?")
     path = write_need_intervals(intervals, args.out, customers=len(funnels))
     shortest = min(intervals, key=intervals.get)
     longest = max(intervals, key=intervals.get)

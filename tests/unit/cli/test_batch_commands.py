@@ -205,6 +205,13 @@ def test_the_help_default_of_min_sessions_is_the_workers():
     assert _DEFAULT_MIN_SESSIONS == AnomalyConfig().min_sessions
 
 
+def test_the_help_default_of_min_customers_is_the_fits():
+    from lens.anomaly import FIT_MIN_CUSTOMERS
+    from lens.cli.data import _DEFAULT_MIN_CUSTOMERS
+
+    assert _DEFAULT_MIN_CUSTOMERS == FIT_MIN_CUSTOMERS
+
+
 def test_anomalies_errors_are_clear(tmp_path, fake_model, clean_lens_env, capsys):
     data = write_history(tmp_path / "tx.csv")
     assert main(["anomalies", "--data", str(data), "--model", "fake", "--out", "x.parquet"]) == 2
