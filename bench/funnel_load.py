@@ -36,7 +36,8 @@ short and the store side does its full work (alerts) in both phases.
    - stock-out alerts (lens.alerts.stockout) raised by a prediction, matched by the session in
      their ``raised_by`` (an alert a resupply record raised has none: counted, not timed).
 
-CPU seconds and peak resident memory (VmHWM) per process come from /proc. All processes share
+CPU seconds and peak resident memory (VmHWM) per process come from /proc, the bench's own
+included ("bench": it publishes phase 1's records and polls the metrics). All processes share
 this machine's cores with the bench itself: the figures are for one worker, one model server and
 one broker on the same 2 cores. With ``--server-cpus N`` the model server gets the last N CPUs
 and the rest (broker, worker, this bench) the others, in phase 1 and in the server's own
@@ -337,7 +338,8 @@ def main() -> None:
         wait_until(lambda: _ready(web_port), "the worker", 240)
         target = f"127.0.0.1:{model_port}"
         asyncio.run(server_capacity(target, asked, 2.0))  # warm-up
-        pids = {name: p.pid for name, p in children.items()} | {"kafka": broker.running_pid()}
+        pids = {name: p.pid for name, p in children.items()} | {"kafka": broker.running_pid(),
+                                                                "bench": os.getpid()}
         with PosPublisher(kafka, topic=INVENTORY_RESUPPLIES.name) as publisher:
             planned = publish_resupplies(scratch / "a" / "resupplies.csv", publisher)
         wait_until(lambda: _on_store_topic(metrics(web_port), STORE_SENT) >= planned,

@@ -5,6 +5,7 @@ increasing priority: defaults, ``LENS_*`` environment variables, and explicit ov
 (command-line flags). Everything below the entry point receives it as an argument.
 """
 
+import shlex
 from pathlib import Path
 from typing import Any, Literal
 
@@ -52,6 +53,13 @@ class LensSettings(BaseSettings):
         9093, ge=1, le=65535, description="Local broker's KRaft controller port."
     )
     kafka_heap: str = Field("512m", description="JVM heap (-Xmx) of the local broker.")
+    kafka_jvm_options: str = Field(
+        "-XX:TieredStopAtLevel=1",
+        description="More JVM options of the local broker, split like a shell's words; the "
+        "default compiles with C1 only: on a machine the broker shares with the workers, C2's "
+        "compiling costs more CPU than its faster code saves (BENCHMARKS.md); empty = the JVM's "
+        "defaults.",
+    )
     kafka_start_timeout_s: float = Field(
         90.0, gt=0, description="How long to wait for the local broker to answer an AdminClient."
     )
@@ -207,6 +215,15 @@ class LensSettings(BaseSettings):
         """A blank path variable (e.g. a compose file's ``LENS_CLUSTER_MODEL=""``) means no file,
         not ``.``."""
         return None if value == "" else value
+
+    @field_validator("kafka_jvm_options")
+    @classmethod
+    def _jvm_options_split(cls, value: str) -> str:
+        try:
+            shlex.split(value)
+        except ValueError as exc:
+            raise ValueError(f"cannot split {value!r} into JVM options: {exc}") from exc
+        return value
 
     @model_validator(mode="after")
     def _sasl_needs_credentials(self) -> "LensSettings":

@@ -13,6 +13,7 @@ production cluster. SSL listeners need certificates: use an existing cluster for
 import base64
 import os
 import re
+import shlex
 import shutil
 import signal
 import socket
@@ -158,6 +159,7 @@ class LocalKafka:
     def _java_command(self, java: str, *args: str) -> list[str]:
         return [
             java,
+            *shlex.split(self.settings.kafka_jvm_options),
             f"-Dlog4j2.configurationFile={DEPLOY_DIR / 'log4j2.properties'}",
             "-cp",
             f"{resolve_kafka_jars()}/*",

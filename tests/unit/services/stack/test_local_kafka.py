@@ -1,9 +1,10 @@
-"""LocalKafka's rendered server.properties: PLAINTEXT by default, SASL/PLAIN when configured."""
+"""LocalKafka: its rendered server.properties (PLAINTEXT by default, SASL/PLAIN when configured)
+and its JVM options."""
 
 import pytest
 
 from lens.errors import ConfigError
-from lens.settings import LensSettings
+from lens.settings import LensSettings, load_settings
 from services.stack import LocalKafka
 
 
@@ -53,3 +54,28 @@ def test_sasl_plaintext_settings_give_a_sasl_listener_accepting_that_user(clean_
 def test_what_the_local_broker_cannot_serve_is_a_config_error(clean_lens_env, tmp_path, settings, message):
     with pytest.raises(ConfigError, match=message):
         rendered(tmp_path, **settings)
+
+
+def java_options(tmp_path, monkeypatch, **settings) -> list[str]:
+    """The JVM options before the main class of the broker's command line."""
+    monkeypatch.setattr("services.stack.kafka.resolve_kafka_jars", lambda: tmp_path / "lib")
+    broker = LocalKafka(LensSettings(run_dir=tmp_path, **settings))
+    command = broker._java_command("java", "kafka.Kafka", "server.properties")
+    return command[1 : command.index("-cp")]
+
+
+def test_the_broker_jvm_compiles_with_c1_only_unless_told_otherwise(clean_lens_env, tmp_path,
+                                                                    monkeypatch):
+    assert "-XX:TieredStopAtLevel=1" in java_options(tmp_path, monkeypatch)
+    chosen = java_options(tmp_path, monkeypatch,
+                          kafka_jvm_options="-XX:+UseSerialGC '-Dlens.note=a b'")
+    assert chosen[:2] == ["-XX:+UseSerialGC", "-Dlens.note=a b"]
+    assert "-XX:TieredStopAtLevel=1" not in chosen
+    assert not [o for o in java_options(tmp_path, monkeypatch, kafka_jvm_options="")
+                if o.startswith("-XX")]
+
+
+def test_jvm_options_that_do_not_split_are_a_config_error(clean_lens_env, monkeypatch):
+    monkeypatch.setenv("LENS_KAFKA_JVM_OPTIONS", "-Dlens.note='unclosed")
+    with pytest.raises(ConfigError, match="kafka_jvm_options"):
+        load_settings()
