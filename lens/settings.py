@@ -55,10 +55,10 @@ class LensSettings(BaseSettings):
     kafka_heap: str = Field("512m", description="JVM heap (-Xmx) of the local broker.")
     kafka_jvm_options: str = Field(
         "-XX:TieredStopAtLevel=1",
-        description="More JVM options of the local broker, split like a shell's words; the "
-        "default compiles with C1 only: on a machine the broker shares with the workers, C2's "
-        "compiling costs more CPU than its faster code saves (BENCHMARKS.md); empty = the JVM's "
-        "defaults.",
+        description="More JVM options of the local broker and its storage-format tool, split "
+        "like a shell's words (the heap is kafka_heap); the default compiles with C1 only: on a "
+        "machine the broker shares with the workers, C2's compiling costs more CPU than its "
+        "faster code saves (BENCHMARKS.md); empty = the JVM's defaults.",
     )
     kafka_start_timeout_s: float = Field(
         90.0, gt=0, description="How long to wait for the local broker to answer an AdminClient."
@@ -220,9 +220,12 @@ class LensSettings(BaseSettings):
     @classmethod
     def _jvm_options_split(cls, value: str) -> str:
         try:
-            shlex.split(value)
+            options = shlex.split(value)
         except ValueError as exc:
             raise ValueError(f"cannot split {value!r} into JVM options: {exc}") from exc
+        # the broker's own -Xmx comes later on its command line and would win unseen
+        if any(option.startswith("-Xmx") for option in options):
+            raise ValueError("set the broker's heap with kafka_heap (LENS_KAFKA_HEAP), not here")
         return value
 
     @model_validator(mode="after")

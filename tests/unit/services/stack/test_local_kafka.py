@@ -75,7 +75,12 @@ def test_the_broker_jvm_compiles_with_c1_only_unless_told_otherwise(clean_lens_e
                 if o.startswith("-XX")]
 
 
-def test_jvm_options_that_do_not_split_are_a_config_error(clean_lens_env, monkeypatch):
-    monkeypatch.setenv("LENS_KAFKA_JVM_OPTIONS", "-Dlens.note='unclosed")
-    with pytest.raises(ConfigError, match="kafka_jvm_options"):
+@pytest.mark.parametrize("options, message", [
+    ("-Dlens.note='unclosed", "cannot split"),
+    ("-XX:TieredStopAtLevel=1 -Xmx2g", "LENS_KAFKA_HEAP"),
+])
+def test_jvm_options_that_do_not_split_or_set_the_heap_are_a_config_error(
+        clean_lens_env, monkeypatch, options, message):
+    monkeypatch.setenv("LENS_KAFKA_JVM_OPTIONS", options)
+    with pytest.raises(ConfigError, match=f"kafka_jvm_options(.|\\n)*{message}"):
         load_settings()
