@@ -184,22 +184,22 @@ def overdue_needs(
     # plain floats: a customer has a few dozen intervals, too few for numpy's per-call cost
     log = math.log
     regular = []  # (purchase days, their gaps, ln of the category's interval)
-    listed = []  # (purchase days, their gaps, typical interval) of the categories listed
+    listed = []  # (purchase days, their gaps, mean gap, typical interval) of those listed
     for category, times in purchases.by_category.items():
         if category in typical and len(times) >= 2:
             gaps = [max(later - earlier, MIN_SHRUNK_INTERVAL_DAYS)
                     for earlier, later in itertools.pairwise(times)]
-            listed.append((times, gaps, typical[category]))
+            listed.append((times, gaps, sum(gaps) / len(gaps), typical[category]))
         elif len(times) >= min_count:
             gaps = [max(later - earlier, MIN_INTERVAL_DAYS)
                     for earlier, later in itertools.pairwise(times)]
             regular.append((times, gaps, log(_mean_interval(times))))
     if listed:
-        ratios = [log(sum(gaps) / len(gaps) / days) for _, gaps, days in listed
-                  if len(gaps) + 1 >= min_count]
+        ratios = [log(mean_gap / days) for times, _, mean_gap, days in listed
+                  if len(times) >= min_count]
         pace = sum(ratios) / (len(ratios) + PACE_PRIOR_WEIGHT)
-        for times, gaps, days in listed:
-            own = log(sum(gaps) / len(gaps))
+        for times, gaps, mean_gap, days in listed:
+            own = log(mean_gap)
             prior = log(days) + pace
             regular.append((times, gaps, (len(gaps) * own + INTERVAL_PRIOR_WEIGHT * prior)
                             / (len(gaps) + INTERVAL_PRIOR_WEIGHT)))

@@ -128,7 +128,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                       help="the JSON file to write")
     need.add_argument("--min-customers", type=int, default=_DEFAULT_MIN_CUSTOMERS, metavar="N",
                       help="customers a category needs (bought in 3+ sessions) for its "
-                      "interval (default 5)")
+                      f"interval (default {_DEFAULT_MIN_CUSTOMERS})")
     need.set_defaults(handler=_need_intervals)
 
 
