@@ -1,16 +1,20 @@
 """One funnel worker with the real model under load: throughput, latency, CPU and memory.
 
     .venv/bin/python bench/funnel_load.py [--model-base .run/demo/models/lens]
-        [--customers 300] [--days 60] [--out bench/results/funnel-load.json]
+        [--customers 300] [--days 60 | --data PATH] [--out bench/results/funnel-load.json]
 
 Starts its own stack on free ports under a temporary folder: a local Kafka broker, ``lens
 serve`` on ``--model-base`` (an exported LENS model; ``make demo`` leaves one in
-.run/demo/models/lens) and one ``lens worker funnel``. Two synthetic worlds of the same size
+.run/demo/models/lens; with server-side batching as docker-compose.yml runs it, unless
+``--no-server-batching``) and one ``lens worker funnel``. Two synthetic worlds of the same size
 (``lens data synth``, seeds 7 and 8, the second with its customer and transaction ids prefixed so
 its customers are new) feed two phases. First, world A's resupply plan (``resupplies.csv``,
 inventory.resupplies) is published and applied: Algorithm 2 treats an unplanned day as unknown
 supply and never alerts on it, so with the plan both worlds' demand in the same stores runs
-short and the store side does its full work (alerts) in both phases.
+short and the store side does its full work (alerts) in both phases. With ``--data`` (a real
+purchase history such as Ta-Feng, served by a model trained on it) the two phases replay two
+disjoint random draws of ``--customers`` of its customers instead, without a resupply plan: the
+store side updates its demand but alerts on nothing (an unplanned day is unknown supply).
 
 1. **Capacity**: world A published as fast as the producer goes; the worker's own metrics,
    polled every second, give lines/s and sessions/s from the first record to the last session,
@@ -110,6 +114,9 @@ def total(samples: dict[str, float], prefix: str, label: str = "") -> float:
 
 
 STORE_SENT = "lens_funnel_faust_topic_messages_sent_total"
+BATCHING = REPO / "serving" / "batching.config"  # the production server's (docker-compose.yml)
+# the worker's model client: customers per coalesced Predict (the server measures on 64)
+COALESCED = "lens_model_client_coalesced_batch_rows"
 
 
 def _on_store_topic(samples: dict[str, float], name: str) -> float:
@@ -132,17 +139,41 @@ def store_backlog(samples: dict[str, float]) -> float:
 
 
 def world(folder: Path, customers: int, days: int, seed: int, prefix: str):
+    """A synthetic world (``lens data synth``): its baskets in time order, and its histories,
+    with customer and basket ids prefixed."""
     from lens.data.loaders import load_funnels
-    from services.pos import baskets_in_time_order
 
     subprocess.run(lens("data", "synth", "--customers", str(customers), "--days", str(days),
                         "--seed", str(seed), "--out", str(folder)),
                    check=True, capture_output=True)
-    funnels = load_funnels(folder / "transactions.csv").funnels
+    return prefixed(load_funnels(folder / "transactions.csv").funnels, prefix)
+
+
+def prefixed(funnels: dict, prefix: str):
+    """(every basket in time order, histories) with customer and basket ids prefixed: the two
+    phases' customers are new to each other and to the worker."""
+    from services.pos import baskets_in_time_order
+
     baskets = [dataclasses.replace(b, customer_id=prefix + b.customer_id,
                                    basket_id=prefix + b.basket_id)
                for b in baskets_in_time_order(funnels)]
     return baskets, {prefix + c: h for c, h in funnels.items()}
+
+
+def history_worlds(path: Path, customers: int, seed: int = 0):
+    """Two disjoint draws of ``customers`` customers each from a real purchase history (e.g.
+    Ta-Feng), for phase 1 and phase 2: (baskets, histories) of each, as ``world`` gives."""
+    from lens.data.loaders import load_funnels
+
+    funnels = load_funnels(path).funnels
+    ids = sorted(funnels)
+    if 2 * customers > len(ids):
+        raise SystemExit(f"--customers {customers}: {path} has {len(ids)} customers, and the "
+                         "two phases draw that many each")
+    drawn = np.random.default_rng(seed).permutation(len(ids))
+    halves = drawn[:customers], drawn[customers:2 * customers]
+    return [prefixed({ids[i]: funnels[ids[i]] for i in half}, prefix)
+            for half, prefix in zip(halves, "AB")]
 
 
 class TimedSink:
@@ -280,8 +311,15 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--model-base", type=Path, default=REPO / ".run/demo/models/lens",
                         help="exported LENS model base path (versions inside)")
-    parser.add_argument("--customers", type=int, default=300)
-    parser.add_argument("--days", type=int, default=60)
+    parser.add_argument("--customers", type=int, default=300,
+                        help="customers per phase (default 300)")
+    parser.add_argument("--days", type=int, default=60,
+                        help="days of the synthetic worlds (default 60)")
+    parser.add_argument("--data", type=Path, default=None, metavar="PATH",
+                        help="draw both phases' customers from this purchase history (e.g. "
+                             "../shared/data/ta_feng.csv.zip; serve a model trained on it) "
+                             "instead of two synthetic worlds: no resupply plan, so the store "
+                             "side raises no stock-out alerts")
     parser.add_argument("--server-seconds", type=float, default=15.0)
     parser.add_argument("--out", type=Path, default=None)
     parser.add_argument("--profile", type=Path, default=None, metavar="PSTATS",
@@ -292,6 +330,10 @@ def main() -> None:
                              "server's own capacity: the efficiency then compares the same server "
                              "capacity with and without the streaming layer in front (0: all "
                              "processes share every CPU)")
+    parser.add_argument("--server-batching", action=argparse.BooleanOptionalAction, default=True,
+                        help="run the model server with server-side batching (--enable_batching "
+                             "with serving/batching.config), as docker-compose.yml does "
+                             "(default: on)")
     parser.add_argument("--event-loop", choices=("uvloop", "asyncio"), default="uvloop",
                         help="the worker's event loop (LENS_FUNNEL_EVENT_LOOP, default uvloop)")
     args = parser.parse_args()
@@ -315,9 +357,14 @@ def main() -> None:
     env.update(LENS_RUN_DIR=str(scratch), LENS_KAFKA_BOOTSTRAP=settings.bootstrap_servers,
                LENS_FUNNEL_EVENT_LOOP=args.event_loop, TF_CPP_MIN_LOG_LEVEL="2")
     try:
-        print("building two synthetic worlds ...", flush=True)
-        baskets_a, histories_a = world(scratch / "a", args.customers, args.days, 7, "A")
-        baskets_b, _ = world(scratch / "b", args.customers, args.days, 8, "B")
+        if args.data is None:
+            print("building two synthetic worlds ...", flush=True)
+            baskets_a, histories_a = world(scratch / "a", args.customers, args.days, 7, "A")
+            baskets_b, _ = world(scratch / "b", args.customers, args.days, 8, "B")
+        else:
+            print(f"drawing two sets of {args.customers} customers from {args.data} ...",
+                  flush=True)
+            (baskets_a, histories_a), (baskets_b, _) = history_worlds(args.data, args.customers)
         asked = phase1_histories(histories_a)
         lines_a = sum(len(b.items) for b in baskets_a)
         broker.start()
@@ -325,7 +372,9 @@ def main() -> None:
         model_port, web_port = free_port(), free_port()
         for name, command in {
             "model-server": lens("serve", f"--port={model_port}", "--model_name=lens",
-                                 f"--model_base_path={args.model_base.resolve()}"),
+                                 f"--model_base_path={args.model_base.resolve()}",
+                                 *(["--enable_batching", f"--batching_parameters_file={BATCHING}"]
+                                   if args.server_batching else [])),
             "worker": lens("worker", "funnel", "--web-port", str(web_port), "--model-server",
                            f"127.0.0.1:{model_port}", "--app-id", f"bench-{uuid.uuid4().hex[:6]}",
                            "--sweep-interval", "5", "--quiet-after", "3", profile=args.profile),
@@ -340,13 +389,16 @@ def main() -> None:
         asyncio.run(server_capacity(target, asked, 2.0))  # warm-up
         pids = {name: p.pid for name, p in children.items()} | {"kafka": broker.running_pid(),
                                                                 "bench": os.getpid()}
-        with PosPublisher(kafka, topic=INVENTORY_RESUPPLIES.name) as publisher:
-            planned = publish_resupplies(scratch / "a" / "resupplies.csv", publisher)
-        wait_until(lambda: _on_store_topic(metrics(web_port), STORE_SENT) >= planned,
-                   "the plan re-keyed onto the store topic", 600)
-        wait_until(lambda: store_backlog(metrics(web_port)) == 0, "the plan applied", 600)
-        print(f"published and applied world A's resupply plan ({planned} rows)", flush=True)
+        planned = 0
+        if args.data is None:
+            with PosPublisher(kafka, topic=INVENTORY_RESUPPLIES.name) as publisher:
+                planned = publish_resupplies(scratch / "a" / "resupplies.csv", publisher)
+            wait_until(lambda: _on_store_topic(metrics(web_port), STORE_SENT) >= planned,
+                       "the plan re-keyed onto the store topic", 600)
+            wait_until(lambda: store_backlog(metrics(web_port)) == 0, "the plan applied", 600)
+            print(f"published and applied world A's resupply plan ({planned} rows)", flush=True)
         cpu0 = {name: proc_cpu_s(pid) for name, pid in pids.items()}
+        coalesced0 = metrics(web_port)
 
         print(f"phase 1: {len(baskets_a)} baskets ({lines_a} lines) as fast as possible ...",
               flush=True)
@@ -368,6 +420,9 @@ def main() -> None:
         sessions_done_s = next(t for t, m in timeline
                                if total(m, "lens_funnel_sessions_closed") >= len(baskets_a))
         predictions = total(final, "lens_funnel_predictions")
+        calls = total(final, f"{COALESCED}_count") - total(coalesced0, f"{COALESCED}_count")
+        rows_per_call = ((total(final, f"{COALESCED}_sum") - total(coalesced0, f"{COALESCED}_sum"))
+                         / max(1.0, calls))
         # The store side (Algorithm 2) consumes the demand events the predictions send; it may
         # lag behind them. Phase 2 starts once it caught up, so that it measures a steady state.
         wait_until(lambda: store_unread(metrics(web_port)) == 0, "the store side to read", 1800)
@@ -392,6 +447,7 @@ def main() -> None:
         latency = {topic: latency_summary(**kind) for topic, kind in found.items()}
         prediction_latency = latency[PREDICTIONS.name]
         result = {
+            "data": str(args.data) if args.data else "synthetic",
             "baskets": len(baskets_a), "lines": lines_a,
             "publish_s": round(published_s, 1),
             "lines_per_s": round(lines_a / sessions_done_s, 1),
@@ -399,6 +455,7 @@ def main() -> None:
             "predictions": int(predictions),
             "predictions_per_s": round(predictions / done_s, 1),
             "server_predictions_per_s": round(server, 1),
+            "customers_per_model_call": round(rows_per_call, 1),
             "streaming_efficiency": round(predictions / done_s / server, 3),
             "store_side_read_s": round(store_read_s, 1),
             "store_side_drained_s": round(store_done_s, 1),
@@ -413,6 +470,7 @@ def main() -> None:
             "cpu_s_phase1": {n: round(cpu1[n] - cpu0[n], 1) for n in pids},
             "server_cpus": sorted(server_cpus) or "shared",
             "event_loop": args.event_loop,
+            "server_batching": args.server_batching,
             "peak_rss_mib": {n: round(proc_mib(pid), 1) for n, pid in pids.items()},
         }
         print(json.dumps(result, indent=2))
