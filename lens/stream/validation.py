@@ -205,8 +205,8 @@ def validate_prediction(
     prediction: v1.Prediction, config: ValidationConfig = ValidationConfig()
 ) -> Invalid | None:
     """Check one ``lens.predictions`` value before it becomes state and stock-out demand. The
-    worker writes the topic itself, but a broken model (NaN, inf) or a foreign producer can put
-    anything there; nothing in it may stop the worker."""
+    worker applies only the predictions it made itself, but a broken model (NaN, inf) can make
+    anything; nothing in it may stop the worker."""
     if not prediction.customer_id:
         return _MISSING, "prediction customer_id is empty"
     if not prediction.HasField("as_of"):

@@ -1,7 +1,7 @@
 """The funnel-state Faust app: ``FunnelService(config).app`` is what ``lens worker funnel`` runs.
 
     pos.transactions ─┐                      ┌─> lens.sessions, lens.alerts.anomaly, lens.dlq
-    lens.predictions ─┼─> agent "funnel" ────┤    (customer-keyed, table "funnel-state":
+                      ├─> agent "funnel" ────┤    (customer-keyed, table "funnel-state":
     <id>-ticks ───────┘   (8 partitions)     │     customer -> FunnelState bytes)
                                              └─> <id>-store-events (key = store) ─┐
     inventory.resupplies ─> agent "resupplies" ─> <id>-store-events ──────────────┤
@@ -11,13 +11,23 @@
                             store|plan|d: see services.funnel.stockout)
                                                                    ─> lens.alerts.stockout
     model server <─ PredictionDispatcher (background) ─> lens.predictions (customer's partition)
+                                                      └─> the funnel agent's next batch of it
 
 Every input is consumed as raw bytes, so a record that does not decode is dead-lettered with its
 original key and value; the processors (``services.funnel.processor`` and ``.stockout``) decode
 with ``lens.codec``. A customer's records must all land on one partition of pos.transactions (the
-POS keys them by customer_id); the worker sends sessions and predictions back to that same
-partition number, whatever partitioner the POS used, so the funnel agent reads its own
-predictions on the partition whose table holds the customer.
+POS keys them by customer_id); the worker sends sessions and predictions to that same partition
+number of their topics, whatever partitioner the POS used.
+
+Predictions: once a prediction is on the broker (lens.predictions), the dispatcher hands it to
+the funnel agent, which applies it to the customer's state in its next batch of the customer's
+partition (``FunnelService._apply_landed``; a tick on the partition, one that does not sweep,
+makes that batch happen when the stream is quiet). The agent does not read lens.predictions
+back, one more record through Faust per prediction: on Ta-Feng that took the streaming
+efficiency from 0.66-0.74 to 0.78-0.82 (BENCHMARKS.md). A prediction on the broker whose state
+write a crash or a rebalance lost leaves its customer pending, and the sweep predicts that
+session again: the same prediction id, for subscribers to dedupe on, and the store's demand
+replaces it by itself.
 
 Timer: every ``sweep_interval_s`` the worker sends a tick to each of its pos.transactions
 partitions on the internal ``<app_id>-ticks`` topic (co-partitioned, so the tick reaches the
@@ -63,7 +73,7 @@ import logging
 import time
 import weakref
 from collections.abc import Callable
-from typing import Any
+from typing import Any, NamedTuple
 
 import faust
 from faust.sensors.prometheus import setup_prometheus_sensors
@@ -150,19 +160,21 @@ def ensure_topics(service: "FunnelService", timeout_s: float = 60.0) -> list[str
     return created
 
 
-def _cluster(headers: Any) -> int | None:
-    """The ``lens-cluster`` header of a lens.predictions record (None if absent or bad)."""
-    items = headers.items() if hasattr(headers, "items") else (headers or ())
-    for name, value in items:
-        if name == CLUSTER_HEADER:
-            try:
-                return int(value)
-            except (TypeError, ValueError):
-                return None
-    return None
-
-
 _STORE_BATCH_PAUSE_S = 0.001  # see the stores agent
+# The tick that makes a batch of a partition for its landed predictions. Unlike the timer's, it
+# does not sweep: the sweep closes idle baskets against the partition's watermark, and a
+# partition whose customers' event times differ by more than the inactivity timeout (a replay
+# beside a live stream) would see its baskets closed between two lines far more often.
+_LANDED_TICK = b"landed"
+
+
+class _Landed(NamedTuple):
+    """A prediction on the broker that the funnel agent has yet to apply: its record."""
+
+    offset: int
+    key: bytes
+    value: bytes
+    cluster: int | None
 
 # what ``LogReader.read`` found of a batch's holes: (topic, partition) -> offset -> record
 Holes = dict[tuple[str, int], dict[int, LogRecord]]
@@ -301,6 +313,8 @@ class FunnelService:
         self.store_processor = StoreProcessor(config, self.metrics)
         self._predictor = predictor
         self._dispatcher: PredictionDispatcher | None = None
+        # partition -> predictions on the broker, not yet applied (_apply_landed)
+        self._landed: dict[int, list[_Landed]] = {}
         if predictor is None and config.model_server:
             import serving.client  # noqa: F401 - TensorFlow's protos: import now, not mid-stream
         config.store_dir.mkdir(parents=True, exist_ok=True)
@@ -331,7 +345,7 @@ class FunnelService:
                              key_serializer="raw", value_serializer="raw")
 
         ticks_name, store_events_name = (t.name for t in internal_topics(config))
-        self.customer_source = raw_topic(POS_TRANSACTIONS.name, PREDICTIONS.name, ticks_name)
+        self.customer_source = raw_topic(POS_TRANSACTIONS.name, ticks_name)
         self.ticks = raw_topic(ticks_name)
         self.resupplies_source = raw_topic(INVENTORY_RESUPPLIES.name)
         self.store_events = raw_topic(store_events_name)
@@ -397,12 +411,19 @@ class FunnelService:
         return self._dispatcher
 
     async def _publish_prediction(self, forecast: Forecast, partition: int) -> None:
+        """Send the prediction and, once it is on the broker, hand it to the funnel agent (the
+        state must not say predicted before the prediction is out)."""
         prediction = forecast.prediction
         headers = {} if forecast.cluster is None else {CLUSTER_HEADER: str(forecast.cluster).encode()}
-        await self.outputs[PREDICTIONS.name].send(
-            key=prediction.customer_id.encode(), value=encode(prediction), partition=partition,
-            headers=headers,
+        key, value = prediction.customer_id.encode(), encode(prediction)
+        sent = await self.outputs[PREDICTIONS.name].send(
+            key=key, value=value, partition=partition, headers=headers,
         )
+        metadata = await sent
+        landed = self._landed.setdefault(partition, [])
+        landed.append(_Landed(metadata.offset, key, value, forecast.cluster))
+        if len(landed) == 1:  # the agent may have nothing else of the partition to handle
+            self.ticks.send_soon(key=None, value=_LANDED_TICK, partition=partition)
 
     # -- agents -----------------------------------------------------------------------------------
 
@@ -430,11 +451,8 @@ class FunnelService:
                 tables, offset=offset, key=key, value=value, backfill=is_backfill(headers),
                 **common,
             )
-        if topic == PREDICTIONS.name:
-            return self.processor.on_prediction(
-                tables, offset=offset, key=key, value=value, cluster=_cluster(headers),
-                **common,
-            )
+        if value == _LANDED_TICK:  # its batch applied the predictions (_apply_landed)
+            return Result()
         dispatcher = self.dispatcher()
         want = dispatcher.due if dispatcher is not None else (lambda customer: False)
         return self.processor.on_sweep(tables, want_prediction=want, **common)
@@ -532,7 +550,8 @@ class FunnelService:
     def handle_customer_batch(
         self, events: list[Any], read: Holes | None = None, *, write: bool = True
     ) -> Result:
-        """A batch of the funnel agent: ``_handle_batch`` over the state cache."""
+        """A batch of the funnel agent: the predictions landed for its partitions
+        (``_apply_landed``), then ``_handle_batch`` over the state cache."""
 
         def apply(record: Any) -> Result:
             return self.handle_customer_record(
@@ -540,7 +559,38 @@ class FunnelService:
                 record.headers,
             )
 
-        return self._handle_batch(events, self.state_cache, apply, read, write)
+        landed = self._apply_landed(events)
+        batch = self._handle_batch(events, self.state_cache, apply, read, write)
+        batch.outputs[:0] = landed.outputs
+        return batch
+
+    def _apply_landed(self, events: list[Any]) -> Result:
+        """Apply the predictions on the broker for the batch's partitions to their customers'
+        states (in the state cache, written with the batch), each partition's in the first event
+        of it. They landed before the batch's records came: they go first, as a read-back
+        would have. A batch that fails loses them with its changes: their customers stay
+        pending and are predicted again."""
+        first_event: dict[int, Any] = {}
+        for event in events:
+            first_event.setdefault(event.message.partition, event)
+        result = Result()
+        try:
+            for partition, event in first_event.items():
+                landed = self._landed.pop(partition, None)
+                if not landed:
+                    continue
+                _enter(event)
+                tables = self.state_cache.partition(partition)
+                for prediction in landed:
+                    result.outputs += self.processor.on_prediction(
+                        tables, partition=partition, offset=prediction.offset,
+                        key=prediction.key, value=prediction.value, now_us=_now_us(),
+                        cluster=prediction.cluster,
+                    ).outputs
+        except BaseException:
+            self.state_cache.clear()
+            raise
+        return result
 
     def handle_store_batch(
         self, events: list[Any], read: Holes | None = None, *, write: bool = True
@@ -722,6 +772,8 @@ class FunnelService:
         writes their tables now; if they come back, they are read from the table)."""
         self.processor.forget(partitions)
         self.state_cache.forget(partitions)
+        for partition in partitions:
+            self._landed.pop(partition, None)
         self.sequence.forget(self.customer_source.topics, partitions)
 
     def forget_stores(self, partitions: set[int]) -> None:

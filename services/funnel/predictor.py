@@ -227,14 +227,15 @@ class PredictionDispatcher:
     counted and the customer becomes due again after ``retry_s`` (doubling per failure, up to
     16x). The sweep asks ``due(customer)`` for the customers still pending.
 
-    A published prediction clears the customer's pending mark only when the worker reads it back
-    from ``lens.predictions``; until then the customer is not due again for ``readback_s``, or
-    every sweep would predict it once more (a flood when the sweep is short or the topic lags).
-    After ``readback_s`` without the read-back (a lost send) it is due again. A newer session
+    A published prediction clears the customer's pending mark only when the funnel agent applies
+    it to the customer's state (its next batch of the partition); until then the customer is not
+    due again for ``apply_wait_s``, or every sweep would predict it once more (a flood when the
+    sweep is short or the agent lags). After ``apply_wait_s`` without it (a batch that failed,
+    a partition that moved) it is due again. A newer session
     submitted meanwhile ends that wait: its prediction is the one pending now, and after a
     failure it is retried on the backoff alone. A newer session submitted while the customer's
     previous prediction is still in flight is predicted as soon as that one is published (not
-    at the first sweep after ``readback_s``, which under load is most of a busy customer's
+    at the first sweep after ``apply_wait_s``, which under load is most of a busy customer's
     latency); if that one failed, the sweep retries on the backoff.
 
     At most ``max_in_flight`` predictions are in flight, fewer while the model server answers
@@ -251,7 +252,7 @@ class PredictionDispatcher:
         max_in_flight: int = 256,
         slow_after_s: float | None = None,
         retry_s: float = 5.0,
-        readback_s: float = 60.0,
+        apply_wait_s: float = 60.0,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self.predictor = predictor
@@ -259,7 +260,7 @@ class PredictionDispatcher:
         self.metrics = metrics
         self.retry_s = retry_s
         self.slow_after_s = slow_after_s
-        self.readback_s = readback_s
+        self.apply_wait_s = apply_wait_s
         self.clock = clock
         self._slots = InFlightLimit(
             max_in_flight,
@@ -276,7 +277,7 @@ class PredictionDispatcher:
             return False
         published = self._published.get(customer_id)
         if published is not None:
-            if self.clock() < published + self.readback_s:
+            if self.clock() < published + self.apply_wait_s:
                 return False
             del self._published[customer_id]
         retry = self._retry_at.get(customer_id)
@@ -290,8 +291,8 @@ class PredictionDispatcher:
             if state.sessions[-1].session_index > self._in_flight_session[customer]:
                 self._next[customer] = (state, partition)
             return False
-        # The read-back wait was for an older prediction; left in place, it would hold this
-        # one's retries for readback_s after a failure (e.g. a model server that went down).
+        # The apply wait was for an older prediction; left in place, it would hold this
+        # one's retries for apply_wait_s after a failure (e.g. a model server that went down).
         self._published.pop(customer, None)
         task = asyncio.get_running_loop().create_task(self._run(state, partition))
         self._in_flight[customer] = task
@@ -345,7 +346,7 @@ class PredictionDispatcher:
         now = self.clock()
         if len(self._published) >= 4096:  # bound the memory: forget marks that have expired
             self._published = {c: t for c, t in self._published.items()
-                               if now < t + self.readback_s}
+                               if now < t + self.apply_wait_s}
         self._published[customer] = now
 
     async def close(self) -> None:

@@ -34,7 +34,8 @@ determinism for latency).
 
 Predictions are asynchronous: a customer whose session closed is *pending*; the worker's
 predictor calls the model server and publishes a ``v1.Prediction`` to ``lens.predictions`` on the
-customer's partition. This processor consumes it back from there (``on_prediction``): it becomes
+customer's partition. Once it is on the broker this processor applies it (``on_prediction``, the
+record's bytes as sent, in the funnel agent's next batch of the partition): it becomes
 ``FunnelState.last_prediction`` (what Algorithm 1 compares the next session with) and its demand
 cells go to the store-keyed stock-out aggregation (Algorithm 2) as ``ContributionUpdate``s. State
 never waits for the model: when the server is down the customer stays pending and the sweep asks
@@ -343,7 +344,7 @@ class FunnelProcessor:
         result.outcome = "processed"
         return result
 
-    # -- lens.predictions (our own output, consumed back on the customer's partition) -----------
+    # -- lens.predictions (our own output, applied once it is on the broker) --------------------
 
     def on_prediction(
         self, tables: FunnelTables, *, partition: int, offset: int, key: bytes | None,
@@ -365,7 +366,7 @@ class FunnelProcessor:
             prediction = decode(v1.Prediction, value)
         except DataError as exc:
             return reject(_REASONS.DEAD_LETTER_REASON_UNDECODABLE, str(exc))
-        # A broken model (NaN, inf) or a foreign producer must not reach the state or demand.
+        # A broken model (NaN, inf) must not reach the state or demand.
         problem = validate_prediction(prediction, self.config.validation)
         if problem is not None:
             return reject(*problem)
@@ -376,7 +377,7 @@ class FunnelProcessor:
         if previous is not None and prediction.session_index < previous.session_index:
             return Result()  # stale: a newer prediction is in force
         # A prediction of the latest session ends the wait, also when it arrives again: a pending
-        # mark left by a lost first read-back would otherwise re-predict the customer forever.
+        # mark left by a lost first application would otherwise re-predict the customer forever.
         if prediction.session_index >= state.stats.sessions and state.customer_id in meta.pending:
             meta.pending.discard(state.customer_id)
             meta.dirty = True

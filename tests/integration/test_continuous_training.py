@@ -161,7 +161,7 @@ def test_drift_retrain_rollout_reject_and_canary_rollback(kafka_settings, tmp_pa
     server.start()
 
     app_id = f"lens-drift-{uuid.uuid4().hex[:8]}"
-    commit_at_end(bootstrap, app_id, [POS_TRANSACTIONS, PREDICTIONS])  # only this test's records
+    commit_at_end(bootstrap, app_id, [POS_TRANSACTIONS])  # only this test's records
     sink_group = f"history-{uuid.uuid4().hex[:8]}"
     commit_at_end(bootstrap, sink_group, [SESSIONS])
     worker = Worker(

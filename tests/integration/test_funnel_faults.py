@@ -424,8 +424,14 @@ def test_predictions_resume_after_a_model_server_outage(kafka_bootstrap, tmp_pat
     rest = Replay(kafka_bootstrap, first.customers, rounds=range(2, 4), per_second=50)
     ledger = SessionLedger(kafka_bootstrap, first, baskets=3)
     reader = Reader(kafka_bootstrap, PREDICTIONS.name)
+    # Only this test's records: the other tests' baskets, stamped about now, would put the
+    # partitions' watermarks two days past this replay's, and a sweep between a basket's two
+    # lines would close it as idle.
+    app_id = f"lens-outage-{uuid.uuid4().hex[:8]}"
+    commit_at_end(kafka_bootstrap, app_id, [POS_TRANSACTIONS])
     worker = Worker(kafka_bootstrap, tmp_path / "w", "--model-server", f"127.0.0.1:{server.port}",
-                    "--inactivity-timeout", "86400", "--sweep-interval", "1", "--predict-retry", "1")
+                    "--inactivity-timeout", "86400", "--sweep-interval", "1",
+                    "--predict-retry", "1", app_id=app_id)
 
     def predicted() -> dict[str, int]:
         """customer -> the latest session a prediction was made from."""

@@ -1,8 +1,8 @@
 """The worker's query API and `lens backfill` on a real broker with a real worker process.
 
-The worker runs without a model server; predictions are published to lens.predictions by the
-test, as the worker's own predictor would, so the customer and store views have something to
-show. Every wait is a poll loop with a deadline; nothing asserts on speed.
+The worker predicts with a real `lens serve` over the stand-in model (the last basket again, 2
+units each at score 0.9, back in 1 day), so the customer and store views have a prediction and a
+stock-out cell to show. Every wait is a poll loop with a deadline; nothing asserts on speed.
 """
 
 import datetime as dt
@@ -17,20 +17,35 @@ import pytest
 from confluent_kafka import Producer
 
 from lens import v1
-from lens.stream.event_time import from_datetime, to_timestamp
-from lens.topics import INVENTORY_RESUPPLIES, POS_TRANSACTIONS, PREDICTIONS
-from tests.integration.processes import Worker, closed, lens_env, line, wait_for
+from lens.topics import INVENTORY_RESUPPLIES, POS_TRANSACTIONS
+from tests.conftest import free_port
+from tests.integration.processes import (
+    ModelServer,
+    Worker,
+    closed,
+    lens_env,
+    line,
+    save_stand_in_model,
+    wait_for,
+)
 
 
 @pytest.fixture(scope="module")
 def worker(kafka_bootstrap, tmp_path_factory):
-    worker = Worker(kafka_bootstrap, tmp_path_factory.mktemp("query-worker"), "--no-model",
+    models = tmp_path_factory.mktemp("query-models") / "lens"
+    models.mkdir()
+    save_stand_in_model(models)
+    server = ModelServer(models, free_port(), models.parent / "serve.log")
+    server.start()
+    worker = Worker(kafka_bootstrap, tmp_path_factory.mktemp("query-worker"),
+                    "--model-server", f"127.0.0.1:{server.port}", "--predict-retry", "1",
                     "--inactivity-timeout", "600", "--sweep-interval", "1")
     try:
         worker.wait_ready()
         yield worker
     finally:
         code = worker.stop()
+        server.stop()
         assert code == 0, worker.logs()
 
 
@@ -51,55 +66,39 @@ def test_customer_and_store_views_show_predictions_and_stockouts(worker, kafka_b
     t0 = dt.datetime.now(dt.timezone.utc).replace(microsecond=0) - dt.timedelta(hours=1)
     tomorrow = (t0.date() + dt.timedelta(days=1)).isoformat()
     producer = Producer({"bootstrap.servers": kafka_bootstrap, "enable.idempotence": True})
-    # One partition for the customer's records and its prediction, as the POS and worker do.
     for event in (line("Q1", 1, customer, "milk", t0, store=store),
                   closed("Q1", customer, t0 + dt.timedelta(seconds=5), line_count=1, store=store)):
         producer.produce(POS_TRANSACTIONS.name, key=customer.encode(),
-                         value=event.SerializeToString(), partition=0)
-    assert producer.flush(30) == 0
-
-    def customer_view():
-        status, body = get(worker, f"/v1/customers/{customer}")
-        # the customer exists from its first line; wait for the basket to close too
-        return body if status == 200 and body["funnel"]["sessions"] else None
-
-    body = wait_for(customer_view, "the customer's closed session in the query API", worker)
-    assert body["prediction"] is None and body["cluster"] is None
-    assert body["funnel"]["sessions"] == 1 and body["funnel"]["expected_store"] == store
-    assert body["funnel"]["recent_sessions"][0]["products"] == ["milk"]
-
-    as_of = from_datetime(t0 + dt.timedelta(seconds=5))
-    prediction = v1.Prediction(
-        prediction_id=f"{customer}:1", customer_id=customer, store_id=store,
-        as_of=to_timestamp(as_of), session_index=1, days_to_next=1.0,
-        basket=[v1.PredictedItem(product_id="milk", score=0.8, quantity=3.0)],
-        model=v1.ModelRef(name="lens", version=7),
-    )
-    producer.produce(PREDICTIONS.name, key=customer.encode(), value=prediction.SerializeToString(),
-                     partition=0, headers=[("lens-cluster", b"4")])
+                         value=event.SerializeToString())
     plan = v1.Resupply(store_id=store, product_id="milk", day=tomorrow, quantity=1)
     producer.produce(INVENTORY_RESUPPLIES.name, key=store.encode(), value=plan.SerializeToString())
     assert producer.flush(30) == 0
 
-    body = wait_for(lambda: (b := customer_view()) and b["prediction"] and b, "the prediction", worker)
+    def customer_view():
+        status, body = get(worker, f"/v1/customers/{customer}")
+        return body if status == 200 and body["prediction"] else None
+
+    body = wait_for(customer_view, "the customer's prediction in the query API", worker)
+    assert body["funnel"]["sessions"] == 1 and body["funnel"]["expected_store"] == store
+    assert body["funnel"]["recent_sessions"][0]["products"] == ["milk"]
     p = body["prediction"]
-    assert p["basket"] == [{"product_id": "milk", "score": pytest.approx(0.8), "quantity": 3.0}]
-    assert p["days_to_next"] == 1.0 and p["model"] == {"name": "lens", "version": 7, "label": ""}
-    assert body["cluster"] == 4
+    assert p["basket"] == [{"product_id": "milk", "score": pytest.approx(0.9), "quantity": 2.0}]
+    assert p["days_to_next"] == 1.0 and p["model"] == {"name": "lens", "version": 1, "label": ""}
+    assert body["cluster"] is None  # the stand-in model ships no behaviour clusters
 
     def store_view():
         status, body = get(worker, f"/v1/stores/{store}")
         return body if status == 200 and body["stockouts"] else None
 
     body = wait_for(store_view, "the store's stock-out cell", worker)
-    # expected units: 3 predicted at score 0.8 on the predicted visit day
+    # expected units: 2 predicted at score 0.9 on the predicted visit day
     (demand,) = body["demand"]
     assert (demand["product_id"], demand["day"], demand["planned"]) == ("milk", tomorrow, True)
-    assert demand["predicted_demand"] == pytest.approx(2.4)
-    assert (demand["resupply_quantity"], demand["residual"]) == (1.0, pytest.approx(-1.4))
+    assert demand["predicted_demand"] == pytest.approx(1.8)
+    assert (demand["resupply_quantity"], demand["residual"]) == (1.0, pytest.approx(-0.8))
     (cell,) = body["stockouts"]
     assert (cell["product_id"], cell["day"]) == ("milk", tomorrow)
-    assert cell["shortfall"] == pytest.approx(1.4)
+    assert cell["shortfall"] == pytest.approx(0.8)
 
     for path in (f"/v1/customers/nobody-{run}", f"/v1/stores/nowhere-{run}"):
         status, body = get(worker, path)

@@ -169,8 +169,8 @@ def test_valid_predictions_of_any_content_update_state_and_store_demand(config, 
 
 @given(records=pos_streams(), predictions=st.lists(wire_bytes(PREDICTIONS), max_size=6))
 def test_any_prediction_bytes_update_state_or_are_dead_lettered(config, records, predictions):
-    """lens.predictions is the worker's own topic, but a broken model or a foreign producer can
-    put anything there."""
+    """The worker applies only its own predictions, but a broken model can make anything of
+    them."""
     feed_predictions(config, records, predictions)
 
 

@@ -7,7 +7,7 @@ from prometheus_client import CollectorRegistry
 
 from lens import v1
 from lens.errors import ConfigError
-from lens.topics import DEAD_LETTERS, POS_TRANSACTIONS, PREDICTIONS
+from lens.topics import DEAD_LETTERS, POS_TRANSACTIONS
 from services.funnel.app import FunnelService, internal_topics
 
 
@@ -21,7 +21,7 @@ def test_app_is_built_from_the_config(make_config):
     assert str(conf.datadir).startswith(str(config.store_dir))
     assert conf.topic_partitions == POS_TRANSACTIONS.partitions
     ticks, store_events = internal_topics(config)
-    assert set(service.customer_source.topics) == {POS_TRANSACTIONS.name, PREDICTIONS.name, ticks.name}
+    assert set(service.customer_source.topics) == {POS_TRANSACTIONS.name, ticks.name}
     assert service.states.partitions == 8 and service.stores.partitions == 4
     assert store_events.partitions == 4
 
@@ -58,14 +58,6 @@ def test_resupplies_agent_dead_letters_raw_bytes(make_config, monkeypatch):
     assert letter.reason == v1.DeadLetterReason.DEAD_LETTER_REASON_UNDECODABLE
     assert (letter.source_topic, letter.source_partition) == ("inventory.resupplies", 2)
     assert letter.original_value == b"\x0a\x05ab" and letter.original_key == b"S1"
-
-
-def test_cluster_header_is_read_from_either_header_form():
-    from services.funnel.app import _cluster
-
-    assert _cluster([("lens-cluster", b"3")]) == 3
-    assert _cluster({"lens-cluster": b"0"}) == 0
-    assert _cluster(None) is None and _cluster([("lens-cluster", b"x")]) is None
 
 
 def test_a_negative_linger_or_an_empty_batch_is_refused(make_config):

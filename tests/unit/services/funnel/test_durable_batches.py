@@ -10,6 +10,7 @@ tables are the worker's own (RocksDB under the test's dir)."""
 
 import asyncio
 import json
+from types import SimpleNamespace
 
 from faust.types import TP
 from prometheus_client import CollectorRegistry
@@ -23,11 +24,13 @@ from lens.topics import (
     SESSIONS,
     STOCKOUT_ALERTS,
 )
-from services.funnel.app import FunnelService
+from services.funnel.app import FunnelService, internal_topics
+from services.funnel.predictor import Forecast
 from services.funnel.processor import Output, Result, encode_store_event, store_topic_name
 from services.funnel.sequence import LogRecord
 from services.funnel.stockout import encode_resupply_event, load_store, plan_key
 from tests.unit.services.funnel.conftest import closed, line
+from tests.unit.services.funnel.test_processor import prediction
 from tests.unit.services.funnel.test_tables import Event, Message
 
 
@@ -198,20 +201,118 @@ def test_a_partition_starts_at_the_committed_offset_also_when_its_first_records_
 def test_an_offset_that_is_not_in_the_log_is_passed_over(make_config):
     """A transactional producer's control records take offsets no consumer ever sees: the
     broker has nothing there, so the record past them is applied."""
-    key = (PREDICTIONS.name, 3)
+    key = (POS_TRANSACTIONS.name, 4)
     log = Log()
     service = new_service(make_config, log)
 
     async def main() -> None:
         await run_batch(service, [pos(3, 0, "c1", P1), pos(3, 1, "c1", P2),
                                   pos(3, 2, "c1", CLOSE)])
-        # lens.predictions: offset 0 is a record that does not decode, 1 a control record
-        await run_batch(service, [Event(Message(PREDICTIONS.name, 3, 0, b"c1", b"?")),
-                                  Event(Message(PREDICTIONS.name, 3, 2, b"c1", b"?"))])
+        # partition 4: offset 0 is a record that does not decode, 1 a control record
+        await run_batch(service, [pos(4, 0, "c2", b"?"), pos(4, 2, "c2", b"?")])
         assert log.reads == [{key: [(1, 2)]}]
 
     asyncio.run(main())
     assert service.sequence.expected(key) == 3
+
+
+class FixedPredictor:
+    """The model server: predicts milk for the customer's latest session."""
+
+    async def predict(self, state) -> Forecast:
+        index = state.sessions[-1].session_index
+        return Forecast(prediction(state.customer_id, index, ["milk"]), cluster=2)
+
+
+class PredictionsTopic:
+    """lens.predictions as ``_publish_prediction`` sees it: each record is on the broker once
+    its send is awaited, at the partition's next offset."""
+
+    def __init__(self) -> None:
+        self.sent: list[tuple[int, bytes]] = []
+
+    async def send(self, *, key, value, partition, headers):
+        self.sent.append((partition, key))
+        on_broker = asyncio.get_running_loop().create_future()
+        on_broker.set_result(SimpleNamespace(offset=len(self.sent) - 1))
+        return on_broker
+
+
+class Ticks:
+    def __init__(self) -> None:
+        self.sent: list[tuple[int, bytes]] = []
+
+    def send_soon(self, *, key, value, partition) -> None:
+        self.sent.append((partition, value))
+
+
+def predicting_service(make_config) -> tuple[FunnelService, PredictionsTopic, Ticks]:
+    service = FunnelService(make_config(model_server=None), registry=CollectorRegistry(),
+                            predictor=FixedPredictor())
+    service.log_reader = Log()
+    service.outputs[PREDICTIONS.name] = predictions = PredictionsTopic()
+    service.ticks = ticks = Ticks()
+    return service, predictions, ticks
+
+
+def tick(service: FunnelService, partition: int, offset: int, value: bytes = b"") -> Event:
+    ticks_topic = internal_topics(service.config)[0].name
+    return Event(Message(ticks_topic, partition, offset, None, value))
+
+
+def test_a_prediction_on_the_broker_is_applied_in_the_next_batch_of_its_partition(make_config):
+    """The agent does not read lens.predictions back: a prediction the dispatcher got on the
+    broker is applied in the agent's next batch of the customer's partition (a tick makes one
+    when nothing else comes), and its demand goes out with that batch."""
+    service, predictions, ticks = predicting_service(make_config)
+
+    async def main() -> list[str]:
+        await run_batch(service, [pos(3, 0, "c1", P1), pos(3, 1, "c1", P2),
+                                  pos(3, 2, "c1", CLOSE)])
+        await turns()  # the dispatcher predicts and publishes
+        assert predictions.sent == [(3, b"c1")] and [p for p, _ in ticks.sent] == [3]
+        assert service.processor.metas[3].pending == {"c1"}  # not applied yet
+        return await until_done(service, asyncio.create_task(
+            service.process_customer_batch([tick(service, 3, 0, ticks.sent[0][1])])))
+
+    delivered = asyncio.run(main())
+    state = service.tables.get_state("c1")
+    assert state.last_prediction.prediction_id == "c1:1" and state.cluster == 2
+    assert service.processor.metas[3].pending == set()
+    assert store_topic_name(service.config) in delivered  # Algorithm 2's demand update
+
+
+def test_the_tick_for_landed_predictions_does_not_sweep(make_config):
+    """Only the timer's tick sweeps: a basket idle against the partition's watermark (another
+    customer's records are a day ahead) stays open through a landed predictions' tick."""
+    service, predictions, ticks = predicting_service(make_config)
+    ahead = line("U1", 1, "c2", "tea", 2 * 86_400)  # 2 days on: the watermark moves past c1's
+
+    async def main() -> None:
+        await run_batch(service, [pos(3, 0, "c1", P1), pos(3, 1, "c2", ahead)])
+        await run_batch(service, [tick(service, 3, 0, b"landed")])
+        assert service.tables.get_state("c1").open_basket is not None
+        await run_batch(service, [tick(service, 3, 1)])  # the timer's tick
+
+    asyncio.run(main())
+    assert service.tables.get_state("c1").open_basket is None  # closed as idle by the sweep
+
+
+def test_a_prediction_of_a_partition_given_up_is_not_applied(make_config):
+    """A partition that moved to another worker: the prediction that landed for it is dropped,
+    not applied when the partition comes back (its owner meanwhile wrote the table)."""
+    service, predictions, _ = predicting_service(make_config)
+
+    async def main() -> None:
+        await run_batch(service, [pos(3, 0, "c1", P1), pos(3, 1, "c1", P2),
+                                  pos(3, 2, "c1", CLOSE)])
+        await turns()
+        assert predictions.sent == [(3, b"c1")]
+        service.forget({3})
+        await run_batch(service, [tick(service, 3, 0)])
+
+    asyncio.run(main())
+    assert service.tables.get_state("c1").last_prediction is None
 
 
 class Consumer:

@@ -189,7 +189,7 @@ def test_dispatcher_retries_after_failures_and_counts_them():
     assert metrics.predictions.labels("7", "")._value.get() == 1
 
 
-def test_dispatcher_does_not_repredict_a_published_customer_until_readback_times_out():
+def test_dispatcher_does_not_repredict_a_published_customer_until_the_apply_wait_ends():
     published = []
     now = [0.0]
 
@@ -198,16 +198,16 @@ def test_dispatcher_does_not_repredict_a_published_customer_until_readback_times
 
     async def main():
         dispatcher = PredictionDispatcher(
-            ModelPredictor(FakeClient()), publish, readback_s=30.0, clock=lambda: now[0]
+            ModelPredictor(FakeClient()), publish, apply_wait_s=30.0, clock=lambda: now[0]
         )
         state = state_with_sessions()
         dispatcher.submit(state, 0)
         await asyncio.sleep(0.05)
         assert published == ["c1:2"]
         now[0] = 29.0
-        assert not dispatcher.due("c1")  # published, not read back yet: the sweep must wait
+        assert not dispatcher.due("c1")  # published, not applied yet: the sweep must wait
         now[0] = 30.0
-        assert dispatcher.due("c1")  # never read back: lost, predict again
+        assert dispatcher.due("c1")  # never applied: lost, predict again
         await dispatcher.close()
 
     asyncio.run(main())
@@ -261,9 +261,9 @@ def test_model_predictor_assigns_the_nearest_cluster():
     assert [name for name, _ in client.calls] == ["next_basket", "funnel_embedding"]
 
 
-def test_a_newer_session_is_retried_on_the_backoff_not_the_readback_wait():
+def test_a_newer_session_is_retried_on_the_backoff_not_the_apply_wait():
     """The customer's previous prediction was just published; its next session's prediction
-    fails (the model server went down): the retry comes after retry_s, not after readback_s."""
+    fails (the model server went down): the retry comes after retry_s, not after apply_wait_s."""
     now = [0.0]
     client = FakeClient()
 
@@ -272,7 +272,7 @@ def test_a_newer_session_is_retried_on_the_backoff_not_the_readback_wait():
 
     async def main():
         dispatcher = PredictionDispatcher(ModelPredictor(client), publish, retry_s=1.0,
-                                          readback_s=60.0, clock=lambda: now[0])
+                                          apply_wait_s=60.0, clock=lambda: now[0])
         dispatcher.submit(state_with_sessions(baskets=(("milk",),)), 0)
         await asyncio.sleep(0.05)
         client.fail_times = 1
@@ -287,7 +287,7 @@ def test_a_newer_session_is_retried_on_the_backoff_not_the_readback_wait():
 
 
 def test_a_session_that_closes_during_its_predecessors_prediction_follows_it_at_once():
-    """No wait for the read-back timeout: the newer session is predicted once the one in
+    """No wait for the apply timeout: the newer session is predicted once the one in
     flight is published; the same or an older session is not predicted twice."""
     published = []
 
@@ -296,7 +296,7 @@ def test_a_session_that_closes_during_its_predecessors_prediction_follows_it_at_
 
     async def main():
         dispatcher = PredictionDispatcher(ModelPredictor(FakeClient()), publish,
-                                          readback_s=60.0, clock=lambda: 0.0)
+                                          apply_wait_s=60.0, clock=lambda: 0.0)
         first = state_with_sessions(baskets=(("milk",),))
         assert dispatcher.submit(first, 2)
         assert not dispatcher.submit(first, 2)  # the same session: nothing more to predict

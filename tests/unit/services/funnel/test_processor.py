@@ -136,14 +136,14 @@ def test_prediction_updates_state_clears_pending_and_routes_demand_by_store(make
     ]
 
 
-def test_the_same_prediction_again_clears_a_pending_mark_its_first_read_back_missed(
+def test_the_same_prediction_again_clears_a_pending_mark_its_first_application_missed(
     make_config, tables
 ):
     processor = FunnelProcessor(make_config())
     feed(processor, tables, [(b"c1", line("T1", 1, "c1", "milk", 0)), (b"c1", closed("T1", "c1", 1))])
     value = prediction("c1", 1, ["milk"]).SerializeToString()
     processor.on_prediction(tables, partition=3, offset=0, key=b"c1", value=value, now_us=NOW_US)
-    processor.metas[3].pending.add("c1")  # as if the mark outlived the first read-back
+    processor.metas[3].pending.add("c1")  # as if the mark outlived the first application
     again = processor.on_prediction(tables, partition=3, offset=1, key=b"c1", value=value,
                                     now_us=NOW_US)
     assert again.outputs == [] and processor.metas[3].pending == set()
