@@ -23,8 +23,8 @@ Predictions: once a prediction is on the broker (lens.predictions), the dispatch
 the funnel agent, which applies it to the customer's state in its next batch of the customer's
 partition (``FunnelService._apply_landed``; a tick on the partition, one that does not sweep,
 makes that batch happen when the stream is quiet). The agent does not read lens.predictions
-back, one more record through Faust per prediction: on Ta-Feng that took the streaming
-efficiency from 0.66-0.74 to 0.78-0.82 (BENCHMARKS.md). A prediction on the broker whose state
+back, one more record through Faust per prediction, which cost Ta-Feng's streaming efficiency
+about a twentieth (BENCHMARKS.md). A prediction on the broker whose state
 write a crash or a rebalance lost leaves its customer pending, and the sweep predicts that
 session again: the same prediction id, for subscribers to dedupe on, and the store's demand
 replaces it by itself.
