@@ -11,9 +11,10 @@ in about a fifth of the sessions), a session every ~3 days. With ``--data`` (a t
 ``lens`` reads) and ``--catalog`` (product -> category, ``lens.anomaly.read_catalog``), real
 customers instead: the level of every session from a customer's 7th on, over at most the 50
 sessions before it. The level is timed without the catalog (product novelty and dA) and with it
-(plus the need-level signals of ``lens.anomaly.needs``) and with the catalog's need intervals too
-(fitted on ``--data``; for the dense customer, its categories' own rhythm), side by side, best
-of ``--repeats``.
+(plus the need-level signals of ``lens.anomaly.needs``), with the catalog's need intervals too
+(fitted on ``--data``; for the dense customer, its categories' own rhythm) and, where the
+catalog has departments (the dense customer's 40 categories in 8), with them as well, side by
+side, best of ``--repeats``.
 """
 
 import argparse
@@ -28,6 +29,7 @@ from lens.anomaly import (  # noqa: E402
     AnomalyConfig,
     fit_need_intervals,
     read_catalog,
+    read_departments,
     sustained_level,
 )
 from lens.stream.event_time import as_utc, from_datetime  # noqa: E402
@@ -41,7 +43,8 @@ FIRST_SCORED = AnomalyConfig().novelty_window + AnomalyConfig().established
 Level = tuple[list[list[str]], list[int]]  # one customer's kept sessions' products and times
 
 
-Customers = tuple[list[Level], dict[str, str], dict[str, float]]  # levels, catalog, intervals
+# levels, catalog, intervals, departments (None when the catalog has none)
+Customers = tuple[list[Level], dict[str, str], dict[str, float], dict[str, str] | None]
 
 
 def dense_customer(sessions: int, rng: random.Random) -> Customers:
@@ -49,7 +52,8 @@ def dense_customer(sessions: int, rng: random.Random) -> Customers:
     products = [[f"p{rng.randrange(400)}" for _ in range(8)] for _ in range(sessions)]
     times = [int((3.1 * i + rng.random()) * DAY) for i in range(sessions)]
     # every category in about a fifth of the sessions, ~3.1 days apart
-    return [(products, times)], catalog, {f"c{i}": 5 * 3.1 for i in range(40)}
+    return ([(products, times)], catalog, {f"c{i}": 5 * 3.1 for i in range(40)},
+            {f"c{i}": f"d{i % 8}" for i in range(40)})
 
 
 def real_customers(data: Path, catalog: Path) -> Customers:
@@ -63,7 +67,8 @@ def real_customers(data: Path, catalog: Path) -> Customers:
             kept = baskets[max(0, end - KEPT):end]
             levels.append(([list(b.items) for b in kept],
                            [from_datetime(as_utc(b.timestamp)) for b in kept]))
-    return levels, categories, fit_need_intervals(funnels.values(), categories)
+    return (levels, categories, fit_need_intervals(funnels.values(), categories),
+            read_departments(catalog))
 
 
 def per_level(config: AnomalyConfig, levels: list[Level], calls: int) -> float:
@@ -88,15 +93,18 @@ def main() -> None:
     if (args.data is None) != (args.catalog is None):
         parser.error("--data and --catalog go together")
     if args.data is None:
-        levels, catalog, intervals = dense_customer(args.sessions, random.Random(1))
+        levels, catalog, intervals, departments = dense_customer(args.sessions, random.Random(1))
         what = f"a dense customer, {args.sessions} sessions"
     else:
-        levels, catalog, intervals = real_customers(args.data, args.catalog)
+        levels, catalog, intervals, departments = real_customers(args.data, args.catalog)
         what = f"{len(levels)} scored sessions of {args.data.name}"
     configs = {"without the catalog": AnomalyConfig(),
                "with the catalog": AnomalyConfig(categories=catalog),
                "with the catalog and its need intervals": AnomalyConfig(
                    categories=catalog, need_intervals=intervals)}
+    if departments is not None:
+        configs["with the catalog, its need intervals and departments"] = AnomalyConfig(
+            categories=catalog, need_intervals=intervals, departments=departments)
     best = {name: min(per_level(config, levels, args.calls) for _ in range(args.repeats))
             for name, config in configs.items()}
     for name, micros in best.items():

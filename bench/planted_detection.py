@@ -44,7 +44,13 @@ from pathlib import Path
 import numpy as np
 
 from lens import v1
-from lens.anomaly import AnomalyConfig, AnomalyDetector, fit_need_intervals, read_catalog
+from lens.anomaly import (
+    AnomalyConfig,
+    AnomalyDetector,
+    fit_need_intervals,
+    read_catalog,
+    read_departments,
+)
 from lens.cli.models import resolve_model
 from lens.data.loaders import load_funnels
 from lens.stockout import StockoutConfig, StockoutMonitor
@@ -209,6 +215,7 @@ def main() -> None:
         categories=categories, drop_weight=args.drop_weight, new_weight=args.new_weight,
         need_intervals=None if categories is None or args.no_need_intervals
         else fit_need_intervals(funnels.values(), categories),
+        departments=None if args.catalog is None else read_departments(args.catalog),
     )
     result = {
         "world": str(args.world), "model": args.model,
@@ -221,7 +228,7 @@ def main() -> None:
     if args.catalog is not None:
         result["anomaly_without_catalog"] = anomalies(
             funnels, answers, changes, kinds,
-            dataclasses.replace(config, categories=None, need_intervals=None)
+            dataclasses.replace(config, categories=None, need_intervals=None, departments=None)
         )
     s = result["stockout"]
     runs = [("anomaly", "")]

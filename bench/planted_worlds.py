@@ -9,8 +9,9 @@ trained on it (``lens train --config small --split none --epochs 15``, folder ``
 that model's prediction before every session (``worldS/answers.pkl``), each made only when
 missing, so a second run scores at once (a new world takes about a minute and a half on 2
 cores). Every world is then scored as ``bench/planted_detection.py`` scores one, with the
-world's product catalog, its need intervals fitted on the world (``--no-need-intervals``: each
-customer's own intervals only) and ``--min-history 20``:
+world's product catalog with its departments (``--no-departments``: without the department
+term), its need intervals fitted on the world (``--no-need-intervals``: each customer's own
+intervals only) and ``--min-history 20``:
 
 - Algorithm 1 at each of ``--thresholds``: planted behaviour changes found (an alert on or
   after the change day) and customers alerted;
@@ -40,7 +41,12 @@ from planted_detection import (  # noqa: E402
     stockouts,
 )
 
-from lens.anomaly import AnomalyConfig, fit_need_intervals, read_catalog  # noqa: E402
+from lens.anomaly import (  # noqa: E402
+    AnomalyConfig,
+    fit_need_intervals,
+    read_catalog,
+    read_departments,
+)
 from lens.data.loaders import load_funnels  # noqa: E402
 from lens.stockout import StockoutConfig  # noqa: E402
 
@@ -93,16 +99,19 @@ def prepare(work: Path, seed: int) -> Path:
 
 
 def score(world: Path, thresholds: list[float], shortfalls: list[float],
-          no_need_intervals: bool) -> dict:
+          no_need_intervals: bool, no_departments: bool) -> dict:
     funnels = load_funnels(world / "transactions.csv").funnels
     with (world / "answers.pkl").open("rb") as cached:
         answers = pickle.load(cached)
     truth = json.loads((world / "ground_truth.json").read_text())
     changes, kinds = planted_changes(truth)
     categories = read_catalog(world / "products.csv")
-    config = AnomalyConfig(min_history=20, categories=categories, need_intervals=None
-                           if no_need_intervals else fit_need_intervals(funnels.values(),
-                                                                         categories))
+    config = AnomalyConfig(
+        min_history=20, categories=categories,
+        need_intervals=None if no_need_intervals else fit_need_intervals(funnels.values(),
+                                                                         categories),
+        departments=None if no_departments else read_departments(world / "products.csv"),
+    )
     anomaly = anomalies(funnels, answers, changes, kinds, config, thresholds)
     result = {"planted_changes": anomaly["planted"], "planted_by_kind": anomaly["planted_by_kind"],
               "anomaly": {}, "stockout": {}}
@@ -136,6 +145,9 @@ def main() -> None:
     parser.add_argument("--no-need-intervals", action="store_true",
                         help="each customer's own intervals only (by default the categories' "
                         "typical intervals are fitted on each world)")
+    parser.add_argument("--no-departments", action="store_true",
+                        help="without the department term (by default the catalog's DEPARTMENT "
+                        "column groups its categories)")
     parser.add_argument("--out", type=Path, default=None, help="also write the counts as JSON")
     args = parser.parse_args()
     args.work.mkdir(parents=True, exist_ok=True)
@@ -143,7 +155,7 @@ def main() -> None:
     started = time.monotonic()
     for done, seed in enumerate(args.seeds, start=1):
         worlds[seed] = score(prepare(args.work, seed), args.thresholds, args.min_shortfalls,
-                             args.no_need_intervals)
+                             args.no_need_intervals, args.no_departments)
         print(f"[{done}/{len(args.seeds)}] seed {seed} scored "
               f"({time.monotonic() - started:.0f} s)", file=sys.stderr, flush=True)
     planted = sum(w["planted_changes"] for w in worlds.values())
@@ -165,7 +177,7 @@ def main() -> None:
               f"precision {ratio(short, cells)})")
     if args.out:
         payload = {"seeds": args.seeds, "need_intervals": not args.no_need_intervals,
-                   "worlds": worlds}
+                   "departments": not args.no_departments, "worlds": worlds}
         args.out.write_text(json.dumps(payload, indent=1) + "\n")
         print(f"wrote {args.out}")
 

@@ -158,8 +158,8 @@ class LensSettings(BaseSettings):
     anomaly_catalog: Path | None = Field(
         None,
         description="Product catalog for Algorithm 1's need-level signals: a CSV with PROD_ID "
-        "(or PRODUCT_ID) and PRODUCT_SUBCLASS (e.g. `lens data synth`'s products.csv, a Ta-Feng "
-        "export); unset = product-level level only.",
+        "(or PRODUCT_ID) and PRODUCT_SUBCLASS, optionally DEPARTMENT (e.g. `lens data synth`'s "
+        "products.csv, a Ta-Feng export); unset = product-level level only.",
     )
     anomaly_need_intervals: Path | None = Field(
         None,
@@ -178,6 +178,11 @@ class LensSettings(BaseSettings):
     anomaly_discovery_weight: float = Field(
         0.3, ge=0, description="With a catalog: weight of the burst of first-bought categories "
         "beyond the customer's own pace in the level (Algorithm 1)."
+    )
+    anomaly_department_weight: float = Field(
+        0.2, ge=0, description="With a catalog that has a DEPARTMENT column: weight of the "
+        "departments the customer started lately (2+ of their categories, none before) in the "
+        "level (Algorithm 1)."
     )
     anomaly_threshold: float = Field(
         3.5, gt=0, description="dB (robust z of the level within the cluster) above which a "

@@ -7,9 +7,10 @@
   and with a product catalog (``read_catalog``) adds the need-level ``overdue_needs`` (regular
   categories late, in units of the customer's own regularity), ``first_purchases`` (categories
   long gone without, first bought lately) and ``discovery_excess`` (a burst of first purchases
-  beyond the customer's own pace); ``fit_need_intervals`` gives the overdue needs each
-  category's typical interval in the population (``read_need_intervals`` /
-  ``write_need_intervals``).
+  beyond the customer's own pace), and with the catalog's departments (``read_departments``)
+  ``new_departments`` (departments started with several of their categories);
+  ``fit_need_intervals`` gives the overdue needs each category's typical interval in the
+  population (``read_need_intervals`` / ``write_need_intervals``).
 - ``robust_z`` (dB): robust z-score of a customer's level against the same cluster's.
 - ``AnomalyDetector``: per-cluster windows for the stream; ``detect_anomalies`` for a batch, over
   ``funnel_observations`` (each customer's last session vs the prediction from the ones before).
@@ -35,9 +36,11 @@ from lens.anomaly.needs import (
     first_purchases,
     fit_need_intervals,
     need_sessions,
+    new_departments,
     overdue_needs,
     purchase_days,
     read_catalog,
+    read_departments,
     read_need_intervals,
     write_need_intervals,
 )
@@ -69,11 +72,13 @@ __all__ = [
     "median",
     "miss_rate",
     "need_sessions",
+    "new_departments",
     "novelty",
     "overdue_needs",
     "prediction_distance",
     "purchase_days",
     "read_catalog",
+    "read_departments",
     "read_need_intervals",
     "robust_z",
     "split_last_sessions",

@@ -16,7 +16,9 @@ those) and cluster (``FunnelState.cluster``, assigned by ``ClusterModel.assign_o
    how late the customer's regular categories are (in units of their own regularity, beyond
    ``overdue_tolerance``), ``new_weight`` x the categories they long went without and first
    bought lately (beyond ``new_tolerance``) and ``discovery_weight`` x the first purchases of
-   categories beyond their own pace (beyond ``discovery_tolerance``);
+   categories beyond their own pace (beyond ``discovery_tolerance``); with the catalog's
+   departments (``AnomalyConfig.departments``) plus ``department_weight`` x the departments
+   they started in the novelty window;
 3. dB = ``robust_z(level, window of the cluster)``: robust z-score against the last ``window``
    levels of the same cluster (the session's own level is scored first, then added);
 4. alert when the window holds at least ``min_history`` values and dB > ``threshold``.
@@ -45,9 +47,11 @@ from lens.anomaly.needs import (
     discovery_excess,
     first_purchases,
     need_sessions,
+    new_departments,
     overdue_needs,
     purchase_days,
     read_catalog,
+    read_departments,
     read_need_intervals,
 )
 from lens.anomaly.repertoire import novelty
@@ -100,6 +104,13 @@ class AnomalyConfig:
         before it.
     discovery_recent, discovery_reference: ``needs.discovery_excess``'s ``recent`` and
         ``reference`` sessions.
+    departments: the catalog's category -> department (``needs.read_departments``); None = no
+        department term. Needs ``categories``.
+    department_weight, department_min_categories: with ``departments``, the level adds
+        ``department_weight`` x ``needs.new_departments`` (departments started in the novelty
+        window with ``department_min_categories`` or more categories, for a customer seen
+        ``new_window_days``). Chosen on seeds 7-31 of the synthetic benchmark, measured on
+        held-out seeds 32-95 (BENCHMARKS.md).
     """
 
     threshold: float = 3.5
@@ -123,6 +134,9 @@ class AnomalyConfig:
     discovery_recent: int = 2
     discovery_reference: int = 3
     need_intervals: Mapping[str, float] | None = field(default=None, repr=False)
+    departments: Mapping[str, str] | None = field(default=None, repr=False)
+    department_weight: float = 0.2
+    department_min_categories: int = 2
 
     def _check_need_intervals(self) -> None:
         intervals, categories = self.need_intervals, self.categories
@@ -158,6 +172,8 @@ class AnomalyConfig:
             new_weight=settings.anomaly_new_weight,
             discovery_weight=settings.anomaly_discovery_weight,
             need_intervals=None if intervals is None else read_need_intervals(intervals),
+            departments=None if catalog is None else read_departments(catalog),
+            department_weight=settings.anomaly_department_weight,
         )
 
     @property
@@ -177,13 +193,17 @@ class AnomalyConfig:
         if not 0.0 <= self.novelty_weight <= 1.0:
             raise ConfigError(f"novelty_weight must be in [0, 1], got {self.novelty_weight}")
         need_terms = (self.drop_weight, self.new_weight, self.discovery_weight,
-                      self.overdue_tolerance_used, self.new_tolerance, self.discovery_tolerance,
-                      self.new_window_days)
+                      self.department_weight, self.overdue_tolerance_used, self.new_tolerance,
+                      self.discovery_tolerance, self.new_window_days)
         if not (min(need_terms) >= 0 and math.isfinite(sum(need_terms))):
             raise ConfigError(
-                "drop_weight, new_weight, discovery_weight, the tolerances and new_window_days "
-                f"must be finite and >= 0, got {need_terms}"
+                "drop_weight, new_weight, discovery_weight, department_weight, the tolerances "
+                f"and new_window_days must be finite and >= 0, got {need_terms}"
             )
+        if self.departments is not None and self.categories is None:
+            raise ConfigError("departments group the catalog's categories: set the categories too")
+        if self.department_min_categories < 1:
+            raise ConfigError("department_min_categories must be >= 1")
         if self.need_min_count < 2 or min(self.discovery_recent, self.discovery_reference) < 1:
             raise ConfigError(
                 "need_min_count must be >= 2 (an interval), discovery_recent and "
@@ -238,11 +258,16 @@ def sustained_level(
                             min_count=config.need_min_count)
     discovered = discovery_excess(needs, recent=config.discovery_recent,
                                   reference=config.discovery_reference)
+    started = 0 if config.departments is None else new_departments(
+        needs, config.departments, purchases, window=window,
+        min_categories=config.department_min_categories, seen_days=config.new_window_days,
+    )
     return (
         level
         + config.drop_weight * overdue
         + config.new_weight * max(0.0, first - config.new_tolerance)
         + config.discovery_weight * max(0.0, (discovered or 0.0) - config.discovery_tolerance)
+        + config.department_weight * started
     )
 
 

@@ -20,6 +20,10 @@ days, now = the newest session's):
                 g_c), weight 1 when c came again, 0 when it did not within g (exploration)
     discovery = categories first bought in the last ``recent`` sessions minus ``recent`` x the
                 mean number first bought per session over the ``reference`` sessions before
+    departments = with the catalog's departments (``departments``: category -> department):
+                the departments none of whose categories the customer bought before their last
+                ``window`` sessions and of which those sessions hold ``min_categories`` or more
+                categories, for a customer seen ``seen_days`` or more
 
 Why categories, not products: a need buys its favourite product only some of the time (brand
 loyalty), so a product-level repertoire sees a brand switch where a need goes on; the category
@@ -36,7 +40,9 @@ long time, first bought within a few weeks of each other, some bought only every
 so they cannot be asked to repeat (``first``); where exploration adds one odd category now and
 then that does not come back, and a young history discovers needs it always had (hence the
 customer seen ``window_days`` before). ``discovery`` adds the burst of a department bought in
-one or two trips.
+one or two trips. ``departments`` sees the same start where the catalog says which categories go
+together (a new pet: food, litter, treats): a customer who explores buys one odd category of a
+department now and then, one who starts a need buys several of it within a few trips.
 
 Why a population's typical intervals: the needs a customer drops are often bought only once or
 twice before (a department bought every few weeks), too few for their own interval to say when
@@ -71,8 +77,10 @@ __all__ = [
     "fit_need_intervals",
     "need_sessions",
     "overdue_needs",
+    "new_departments",
     "purchase_days",
     "read_catalog",
+    "read_departments",
     "read_need_intervals",
     "write_need_intervals",
 ]
@@ -119,6 +127,15 @@ def read_catalog(path: str | Path) -> dict[str, str]:
             "PRODUCT_ID) and a PRODUCT_SUBCLASS column, e.g. the products.csv of lens data synth"
         )
     return categories
+
+
+def read_departments(path: str | Path) -> dict[str, str] | None:
+    """category -> department of a catalog file with a DEPARTMENT column beside its
+    PRODUCT_SUBCLASS (``lens.segments.read_category_departments``); None when it has none (e.g.
+    Ta-Feng)."""
+    from lens.segments.catalog import read_category_departments  # pandas: only when configured
+
+    return read_category_departments(path)
 
 
 def need_sessions(
@@ -331,3 +348,31 @@ def discovery_excess(
     now = sum(1 for i in first.values() if i > last - recent)
     before = sum(1 for i in first.values() if last - recent - reference < i <= last - recent)
     return now - recent * before / reference
+
+
+def new_departments(
+    needs: Sequence[Collection[str]],
+    departments: Mapping[str, str],
+    purchases: PurchaseDays,
+    *,
+    window: int = 4,
+    min_categories: int = 2,
+    seen_days: float = 21.0,
+) -> int:
+    """Departments the customer started in their last ``window`` sessions of ``needs``
+    (categories per session, oldest first): none of the department's categories (``departments``:
+    category -> department) bought in the sessions before, ``min_categories`` or more of them
+    bought in those ``window``. 0 for a customer seen less than ``seen_days`` (``purchases``: the
+    same sessions' days), whose whole history is still discovering."""
+    if purchases.now - purchases.start < seen_days:
+        return 0
+    split = max(0, len(needs) - window)
+    department_of = departments.get
+    before = {department_of(c) for categories in needs[:split] for c in categories}
+    started: dict[str, set[str]] = defaultdict(set)
+    for categories in needs[split:]:
+        for category in categories:
+            department = department_of(category)
+            if department is not None and department not in before:
+                started[department].add(category)
+    return sum(1 for found in started.values() if len(found) >= min_categories)

@@ -26,8 +26,8 @@ prices; customer segments with recurring needs of personal periodicity, brand
 loyalty and exploration; a preferred store; store-exclusive and seasonal items;
 busier weekends. Plant behaviour changes (for anomaly alerts) and promotions the
 resupply plan misses (for out-of-stock alerts), and record them in
-ground_truth.json; write the product catalog (each product's category) to
-products.csv.
+ground_truth.json; write the product catalog (each product's category and its
+department) to products.csv.
 """
 
 SYNTH_EPILOG = """\
@@ -38,9 +38,10 @@ files written into --out (created if missing; these four files are replaced):
   resupplies.csv     STORE_ID,PROD_ID,DAY,QUANTITY
                      the a-priori resupply plan for the last --resupply-days days: forecast
                      from history plus a margin, except where a promotion was planted
-  products.csv       PROD_ID,PRODUCT_SUBCLASS
-                     the product catalog: each product's need category (milk, diapers, ...),
-                     as a retailer's catalog has it; no customer or planted fact. Algorithm 1
+  products.csv       PROD_ID,PRODUCT_SUBCLASS,DEPARTMENT
+                     the product catalog: each product's need category (milk, diapers, ...)
+                     and its department (dairy, baby, ...), as a retailer's catalog has them;
+                     no customer or planted fact. Algorithm 1
                      reads it as its catalog (lens anomalies --catalog, LENS_ANOMALY_CATALOG)
   ground_truth.json  parameters and seed, products, each customer's segment and recurring needs,
                      planted behaviour changes (customer, date, what changed), planted demand
@@ -215,7 +216,8 @@ def _synth(args: argparse.Namespace, settings: LensSettings) -> int:
         f"wrote {len(dataset.resupplies)} resupply rows (from {config.resupply_start}) "
         f"to {paths['resupplies']}"
     )
-    print(f"wrote {len(dataset.products)} products with their category to {paths['products']}")
+    print(f"wrote {len(dataset.products)} products with their category and department to "
+          f"{paths['products']}")
     print(
         f"wrote {len(dataset.changes)} behaviour changes, {len(dataset.surges)} demand surges "
         f"and {len(dataset.shortfalls)} short cells to {paths['ground_truth']} "

@@ -14,10 +14,12 @@ out_dir)`` saves
   units times the store's weekday factor), plus a margin: ``max(1, ceil(mu * (1 +
   resupply_margin) + 2 * sqrt(mu * d)))``, ``d`` the product's units-per-line dispersion. The
   forecast knows nothing of the planted promotions, so their cells fall short;
-- ``products.csv``: ``PROD_ID,PRODUCT_SUBCLASS``, the retailer's product catalog: every product
-  and its need category (``milk``, ``diapers``, ...), the one level of a category hierarchy a
-  real catalog has (Ta-Feng's PRODUCT_SUBCLASS; ``lens.segments.read_product_subclasses`` reads
-  it). Nothing about customers, changes or promotions: it is what a retailer knows anyway;
+- ``products.csv``: ``PROD_ID,PRODUCT_SUBCLASS,DEPARTMENT``, the retailer's product catalog:
+  every product, its need category (``milk``, ``diapers``, ...; Ta-Feng's PRODUCT_SUBCLASS,
+  read by ``lens.segments.read_product_subclasses``) and the category's department (``dairy``,
+  ``baby``, ...; ``lens.segments.read_category_departments``), the two levels of a category
+  hierarchy a retailer's catalog has. Nothing about customers, changes or promotions: it is
+  what a retailer knows anyway;
 - ``ground_truth.json``: parameters and seed, products, every customer's segment, store and
   needs, the planted behaviour changes and demand surges, and every cell of the window where
   demand exceeded the plan (planted or not).
@@ -81,7 +83,7 @@ TRANSACTION_COLUMNS = (
     "TRAN_ID", "CLIENT_ID", "PROD_ID", "TIMESTAMP", "PROD_AMOUNT", "PRODT_QTY", "STORE_ID",
 )
 RESUPPLY_COLUMNS = ("STORE_ID", "PROD_ID", "DAY", "QUANTITY")
-CATALOG_COLUMNS = ("PROD_ID", "PRODUCT_SUBCLASS")
+CATALOG_COLUMNS = ("PROD_ID", "PRODUCT_SUBCLASS", "DEPARTMENT")
 _DATETIME_FORMATS = {"TIMESTAMP": "%Y-%m-%dT%H:%M:%S", "DAY": "%Y-%m-%d"}
 
 
@@ -613,11 +615,14 @@ def _write_csv(frame: pd.DataFrame, path: Path, progress: bool, chunk: int = 500
 
 
 def _write_catalog(products: pd.DataFrame, path: Path) -> None:
-    """products.csv: each product and its category, in product id order (the catalog only)."""
-    rows = sorted(zip(products["product_id"], products["category"], strict=True))
+    """products.csv: each product, its category and department, in product id order (the
+    catalog only)."""
+    rows = sorted(zip(products["product_id"], products["category"], products["department"],
+                      strict=True))
     with path.open("w", encoding="ascii", newline="") as fh:
         fh.write(",".join(CATALOG_COLUMNS) + "\n")
-        fh.writelines(f"{product},{category}\n" for product, category in rows)
+        fh.writelines(f"{product},{category},{department}\n"
+                      for product, category, department in rows)
 
 
 def _write_ground_truth(truth: dict[str, Any], path: Path) -> None:

@@ -10,7 +10,11 @@ paper's by-products of the same end-to-end model).
 - ``FunnelReader``, ``item_embeddings``: what the model says about customers and products.
 """
 
-from lens.segments.catalog import product_frequencies, read_product_subclasses
+from lens.segments.catalog import (
+    product_frequencies,
+    read_category_departments,
+    read_product_subclasses,
+)
 from lens.segments.customer_profile import customer_habits, profile_segments
 from lens.segments.customer_segments import CustomerSegments, segment_customers
 from lens.segments.embeddings import FunnelReader, FunnelReadout, item_embeddings
@@ -40,6 +44,7 @@ __all__ = [
     "product_frequencies",
     "profile_segments",
     "purity",
+    "read_category_departments",
     "read_product_subclasses",
     "segment_customers",
     "segment_products",

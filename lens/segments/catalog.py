@@ -2,16 +2,19 @@
 retailer's own classification (PRODUCT_SUBCLASS), the yardstick of segment purity and the needs
 of Algorithm 1's need-level signals (``lens.anomaly.needs``).
 
-    product_frequencies(funnels)   product -> number of baskets holding it
-    read_product_subclasses(path)  product -> its PRODUCT_SUBCLASS, None for files without one
+    product_frequencies(funnels)     product -> number of baskets holding it
+    read_product_subclasses(path)    product -> its PRODUCT_SUBCLASS, None for files without one
+    read_category_departments(path)  PRODUCT_SUBCLASS -> its DEPARTMENT, None without that column
 
 A catalog is any CSV (plain or zipped) with a product column, ``PRODUCT_ID`` (Ta-Feng's export,
 one row per line item) or ``PROD_ID`` (the minimal schema's name; ``lens data synth`` writes
-``products.csv`` as ``PROD_ID,PRODUCT_SUBCLASS``, one row per product), and ``PRODUCT_SUBCLASS``.
+``products.csv`` as ``PROD_ID,PRODUCT_SUBCLASS,DEPARTMENT``, one row per product), and
+``PRODUCT_SUBCLASS``; optionally ``DEPARTMENT``, the level above the subclass (Ta-Feng has none).
 """
 
 from collections import Counter
 from pathlib import Path
+from typing import Any
 
 from lens.data.basket import Funnels
 from lens.data.line_items import read_csv_columns
@@ -20,9 +23,16 @@ from lens.data.line_items import read_csv_columns
 # subclass column is one more read of the same file, not a second way to open it.
 from lens.data.loaders import open_table
 
-__all__ = ["SUBCLASS_COLUMN", "product_frequencies", "read_product_subclasses"]
+__all__ = [
+    "DEPARTMENT_COLUMN",
+    "SUBCLASS_COLUMN",
+    "product_frequencies",
+    "read_category_departments",
+    "read_product_subclasses",
+]
 
 SUBCLASS_COLUMN = "PRODUCT_SUBCLASS"
+DEPARTMENT_COLUMN = "DEPARTMENT"
 _PRODUCT_COLUMNS = ("PRODUCT_ID", "PROD_ID")  # Ta-Feng's name first, then the minimal schema's
 
 
@@ -48,9 +58,31 @@ def read_product_subclasses(path: str | Path) -> dict[str, str] | None:
     product = next((c for c in _PRODUCT_COLUMNS if c in frame.columns), None)
     if product is None or SUBCLASS_COLUMN not in frame.columns:
         return None
-    frame = frame[(frame[product] != "") & (frame[SUBCLASS_COLUMN] != "")]
-    counts = frame.groupby([product, SUBCLASS_COLUMN]).size().reset_index(name="n")
-    counts = counts.sort_values(
-        [product, "n", SUBCLASS_COLUMN], ascending=[True, False, True]
-    ).drop_duplicates(product)
-    return dict(zip(counts[product], counts[SUBCLASS_COLUMN], strict=True))
+    return _most_listed(frame, product, SUBCLASS_COLUMN)
+
+
+def read_category_departments(path: str | Path) -> dict[str, str] | None:
+    """PRODUCT_SUBCLASS -> DEPARTMENT of a catalog (plain CSV or zip); None when the file lacks
+    either column. A subclass listed under several departments gets the one most of its rows
+    name (ties -> the smaller department code)."""
+    with open_table(Path(path)) as (stream, source):
+        header = stream.readline().decode("utf-8-sig", errors="replace")
+    if SUBCLASS_COLUMN not in header or DEPARTMENT_COLUMN not in header:
+        return None
+    with open_table(Path(path)) as (stream, source):
+        frame, _ = read_csv_columns(
+            stream, source=source, required=(), optional=(SUBCLASS_COLUMN, DEPARTMENT_COLUMN)
+        )
+    if SUBCLASS_COLUMN not in frame.columns or DEPARTMENT_COLUMN not in frame.columns:
+        return None
+    return _most_listed(frame, SUBCLASS_COLUMN, DEPARTMENT_COLUMN) or None
+
+
+def _most_listed(frame: Any, key: str, value: str) -> dict[str, str]:
+    """key -> the value most rows of ``frame`` give it (ties -> the smaller value); rows with an
+    empty key or value left out."""
+    frame = frame[(frame[key] != "") & (frame[value] != "")]
+    counts = frame.groupby([key, value]).size().reset_index(name="n")
+    counts = counts.sort_values([key, "n", value], ascending=[True, False, True])
+    counts = counts.drop_duplicates(key)
+    return dict(zip(counts[key], counts[value], strict=True))

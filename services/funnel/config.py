@@ -73,7 +73,8 @@ class FunnelServiceConfig:
     anomaly: threshold and minimum histories [``anomaly_threshold``, ``anomaly_min_history``,
       ``anomaly_min_sessions``], and the product catalog of the need-level signals, read here
       [``anomaly_catalog``, ``anomaly_need_intervals``, ``anomaly_drop_weight``,
-      ``anomaly_new_weight``, ``anomaly_discovery_weight``] (``AnomalyConfig.from_settings``).
+      ``anomaly_new_weight``, ``anomaly_discovery_weight``, ``anomaly_department_weight``]
+      (``AnomalyConfig.from_settings``).
     stockout: horizon and smallest shortfall alerted [``stockout_days``,
       ``stockout_min_shortfall``].
     web_bind: address the web server binds to (127.0.0.1 locally).

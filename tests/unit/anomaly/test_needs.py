@@ -15,9 +15,11 @@ from lens.anomaly.needs import (
     first_purchases,
     fit_need_intervals,
     need_sessions,
+    new_departments,
     overdue_needs,
     purchase_days,
     read_catalog,
+    read_departments,
     read_need_intervals,
     write_need_intervals,
 )
@@ -31,6 +33,10 @@ CATALOG = {
     "food_a": "baby_food",
     "cat_a": "pet_food", "litter_a": "cat_litter",
     "beer_a": "beer",
+}
+DEPARTMENTS = {
+    "milk": "dairy", "bread": "bakery", "diapers": "baby", "baby_food": "baby",
+    "pet_food": "pets", "cat_litter": "pets", "beer": "alcohol",
 }
 # Six sessions of a young family: milk, bread, diapers and baby food every time.
 ROUTINE = [("milk_a", "bread_a", "diaper_a", "food_a")] * 6
@@ -274,6 +280,63 @@ def test_a_burst_of_first_purchases_beyond_the_customers_pace_is_a_discovery():
     young = [("milk_a",), ("bread_a",), ("diaper_a",), ("food_a",), ("cat_a",), ("beer_a",)]
     assert discovery_excess(needs(young)) == pytest.approx(2 - 2 * 3 / 3)
     assert discovery_excess(needs(young[:5])) is None  # too few sessions
+
+
+def test_a_department_started_with_several_of_its_categories_is_a_new_department():
+    # milk and bread every 3 days from day 0 to 30, then a pet: food and litter
+    routine = [("milk_a", "bread_a")] * 11
+    days = every(3, 14)
+    pet = routine + [("milk_a", "cat_a"), ("bread_a",), ("milk_a", "litter_a")]
+    assert new_departments(needs(pet), DEPARTMENTS, history(pet, days)) == 1
+    assert new_departments(needs(pet), DEPARTMENTS, history(pet, days), min_categories=3) == 0
+    # the window holds the last 4 sessions: a pet started 5 sessions ago is no longer new
+    later = pet + [("milk_a",)] * 2
+    assert new_departments(needs(later), DEPARTMENTS, history(later, every(3, 16))) == 0
+    # exploration: one odd category of a department, or a category of a department they buy
+    beer = routine + [("milk_a", "beer_a"), ("bread_a",), ("milk_a",)]
+    assert new_departments(needs(beer), DEPARTMENTS, history(beer, days)) == 0
+    baby = [("milk_a", "diaper_a")] * 11 + [("food_a", "milk_a")] * 3
+    assert new_departments(needs(baby), DEPARTMENTS, history(baby, days)) == 0
+    # a young history (seen for 12 days) still discovers what it always bought
+    young = [d / 3 for d in days]
+    assert new_departments(needs(pet), DEPARTMENTS, history(pet, young)) == 0
+    # categories the departments do not list count for none
+    assert new_departments(needs(pet), {"milk": "dairy"}, history(pet, days)) == 0
+
+
+def test_the_level_adds_the_weighted_new_departments_only_with_the_departments():
+    pet = [("milk_a", "bread_a")] * 11 + [("milk_a", "cat_a"), ("bread_a",), ("milk_a", "litter_a")]
+    times = [DAY * d for d in every(3, 14)]
+    catalog = AnomalyConfig(categories=CATALOG)
+    departments = AnomalyConfig(categories=CATALOG, departments=DEPARTMENTS, department_weight=0.7)
+    without = sustained_level([0.2], pet, catalog, times)
+    assert sustained_level([0.2], pet, departments, times) == pytest.approx(without + 0.7)
+    with pytest.raises(ConfigError, match="categories"):
+        AnomalyConfig(departments=DEPARTMENTS)
+    for bad in ({"department_weight": -0.1}, {"department_min_categories": 0}):
+        with pytest.raises(ConfigError):
+            AnomalyConfig(categories=CATALOG, departments=DEPARTMENTS, **bad)
+
+
+def test_read_departments_reads_a_synth_catalogs_department_column(tmp_path):
+    products = tmp_path / "products.csv"
+    products.write_text("PROD_ID,PRODUCT_SUBCLASS,DEPARTMENT\nP0000,milk,dairy\n"
+                        "P0001,milk,dairy\nP0002,pet_food,pets\n")
+    assert read_departments(products) == {"milk": "dairy", "pet_food": "pets"}
+    products.write_text("PROD_ID,PRODUCT_SUBCLASS\nP0000,milk\n")  # Ta-Feng has no departments
+    assert read_departments(products) is None
+
+
+def test_the_settings_catalog_gives_the_departments_when_it_has_them(tmp_path):
+    from lens.settings import LensSettings
+
+    products = tmp_path / "products.csv"
+    products.write_text("PROD_ID,PRODUCT_SUBCLASS,DEPARTMENT\nP0000,milk,dairy\n")
+    settings = LensSettings(anomaly_catalog=products, anomaly_department_weight=0.4)
+    config = AnomalyConfig.from_settings(settings)
+    assert config.departments == {"milk": "dairy"} and config.department_weight == 0.4
+    products.write_text("PROD_ID,PRODUCT_SUBCLASS\nP0000,milk\n")
+    assert AnomalyConfig.from_settings(settings).departments is None
 
 
 def test_short_histories_have_no_need_signals():

@@ -371,15 +371,18 @@ def own_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def test_products_csv_is_the_catalog_each_product_with_its_category_only(small_dir):
-    from lens.segments.catalog import read_product_subclasses
+def test_products_csv_is_the_catalog_each_product_with_its_category_and_department(small_dir):
+    from lens.segments.catalog import read_category_departments, read_product_subclasses
 
     lines = (small_dir / "products.csv").read_text().splitlines()
-    assert lines[0] == "PROD_ID,PRODUCT_SUBCLASS"  # nothing about customers, needs or plants
+    # nothing about customers, needs or plants
+    assert lines[0] == "PROD_ID,PRODUCT_SUBCLASS,DEPARTMENT"
     truth = json.loads((small_dir / "ground_truth.json").read_text())
     expected = {p["product_id"]: p["category"] for p in truth["products"]}
     assert len(lines) == len(expected) + 1
     assert read_product_subclasses(small_dir / "products.csv") == expected
+    assert read_category_departments(small_dir / "products.csv") == {
+        p["category"]: p["department"] for p in truth["products"]}
     # every product sold is in the catalog
     assert set(read_transactions(small_dir)["PROD_ID"]) <= set(expected)
 

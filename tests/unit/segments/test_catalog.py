@@ -1,6 +1,10 @@
 import zipfile
 
-from lens.segments.catalog import product_frequencies, read_product_subclasses
+from lens.segments.catalog import (
+    product_frequencies,
+    read_category_departments,
+    read_product_subclasses,
+)
 from tests.unit.model.conftest import basket
 
 TA_FENG = (
@@ -46,3 +50,13 @@ def test_product_frequencies_count_baskets():
         "b": (basket("b", 0, "tea milk"),),
     }
     assert product_frequencies(funnels) == {"milk": 3, "tea": 2}
+
+
+def test_category_departments_come_from_the_department_column(tmp_path):
+    catalog = tmp_path / "products.csv"
+    # a subclass listed under two departments gets the one most of its rows name
+    catalog.write_text("PROD_ID,PRODUCT_SUBCLASS,DEPARTMENT\nP1,milk,dairy\nP2,milk,dairy\n"
+                       "P3,milk,drinks\nP4,diapers,baby\nP5,,baby\nP6,tea,\n")
+    assert read_category_departments(catalog) == {"milk": "dairy", "diapers": "baby"}
+    catalog.write_text("PROD_ID,PRODUCT_SUBCLASS\nP1,milk\n")
+    assert read_category_departments(catalog) is None
