@@ -41,8 +41,8 @@ files written into --out (created if missing; these four files are replaced):
   products.csv       PROD_ID,PRODUCT_SUBCLASS,DEPARTMENT
                      the product catalog: each product's need category (milk, diapers, ...)
                      and its department (dairy, baby, ...), as a retailer's catalog has them;
-                     no customer or planted fact. Algorithm 1
-                     reads it as its catalog (lens anomalies --catalog, LENS_ANOMALY_CATALOG)
+                     no customer or planted fact. Algorithm 1 reads it as its catalog
+                     (lens anomalies --catalog, LENS_ANOMALY_CATALOG)
   ground_truth.json  parameters and seed, products, each customer's segment and recurring needs,
                      planted behaviour changes (customer, date, what changed), planted demand
                      surges (store, product, day, expected demand vs planned resupply) and every
