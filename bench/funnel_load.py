@@ -398,7 +398,7 @@ def main() -> None:
             wait_until(lambda: store_backlog(metrics(web_port)) == 0, "the plan applied", 600)
             print(f"published and applied world A's resupply plan ({planned} rows)", flush=True)
         cpu0 = {name: proc_cpu_s(pid) for name, pid in pids.items()}
-        coalesced0 = metrics(web_port)
+        metrics0 = metrics(web_port)
 
         print(f"phase 1: {len(baskets_a)} baskets ({lines_a} lines) as fast as possible ...",
               flush=True)
@@ -420,8 +420,8 @@ def main() -> None:
         sessions_done_s = next(t for t, m in timeline
                                if total(m, "lens_funnel_sessions_closed") >= len(baskets_a))
         predictions = total(final, "lens_funnel_predictions")
-        calls = total(final, f"{COALESCED}_count") - total(coalesced0, f"{COALESCED}_count")
-        rows_per_call = ((total(final, f"{COALESCED}_sum") - total(coalesced0, f"{COALESCED}_sum"))
+        calls = total(final, f"{COALESCED}_count") - total(metrics0, f"{COALESCED}_count")
+        rows_per_call = ((total(final, f"{COALESCED}_sum") - total(metrics0, f"{COALESCED}_sum"))
                          / max(1.0, calls))
         # The store side (Algorithm 2) consumes the demand events the predictions send; it may
         # lag behind them. Phase 2 starts once it caught up, so that it measures a steady state.

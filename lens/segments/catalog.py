@@ -47,16 +47,10 @@ def read_product_subclasses(path: str | Path) -> dict[str, str] | None:
     """product -> PRODUCT_SUBCLASS of a catalog or a Ta-Feng export (plain CSV or zip); None when
     the file has no such column (the minimal schema). A product listed under several subclasses
     gets the one it sold under most often (ties -> the smaller subclass code)."""
-    with open_table(Path(path)) as (stream, source):
-        header = stream.readline().decode("utf-8-sig", errors="replace")
-    if SUBCLASS_COLUMN not in header:
-        return None
-    with open_table(Path(path)) as (stream, source):
-        frame, _ = read_csv_columns(
-            stream, source=source, required=(), optional=(*_PRODUCT_COLUMNS, SUBCLASS_COLUMN)
-        )
-    product = next((c for c in _PRODUCT_COLUMNS if c in frame.columns), None)
-    if product is None or SUBCLASS_COLUMN not in frame.columns:
+    frame = _catalog_columns(path, (SUBCLASS_COLUMN,), also=_PRODUCT_COLUMNS)
+    product = None if frame is None else next(
+        (c for c in _PRODUCT_COLUMNS if c in frame.columns), None)
+    if product is None:
         return None
     return _most_listed(frame, product, SUBCLASS_COLUMN)
 
@@ -65,17 +59,24 @@ def read_category_departments(path: str | Path) -> dict[str, str] | None:
     """PRODUCT_SUBCLASS -> DEPARTMENT of a catalog (plain CSV or zip); None when the file lacks
     either column. A subclass listed under several departments gets the one most of its rows
     name (ties -> the smaller department code)."""
-    with open_table(Path(path)) as (stream, source):
-        header = stream.readline().decode("utf-8-sig", errors="replace")
-    if SUBCLASS_COLUMN not in header or DEPARTMENT_COLUMN not in header:
-        return None
-    with open_table(Path(path)) as (stream, source):
-        frame, _ = read_csv_columns(
-            stream, source=source, required=(), optional=(SUBCLASS_COLUMN, DEPARTMENT_COLUMN)
-        )
-    if SUBCLASS_COLUMN not in frame.columns or DEPARTMENT_COLUMN not in frame.columns:
+    frame = _catalog_columns(path, (SUBCLASS_COLUMN, DEPARTMENT_COLUMN))
+    if frame is None:
         return None
     return _most_listed(frame, SUBCLASS_COLUMN, DEPARTMENT_COLUMN) or None
+
+
+def _catalog_columns(path: str | Path, needed: tuple[str, ...], also: tuple[str, ...] = ()) -> Any:
+    """The ``needed`` columns of a catalog file, with those of ``also`` it has; None when it
+    lacks one of ``needed`` (the header is looked at first: a file without them is not read)."""
+    with open_table(Path(path)) as (stream, source):
+        header = stream.readline().decode("utf-8-sig", errors="replace")
+    if any(column not in header for column in needed):
+        return None
+    with open_table(Path(path)) as (stream, source):
+        frame, _ = read_csv_columns(stream, source=source, required=(), optional=(*also, *needed))
+    if any(column not in frame.columns for column in needed):
+        return None
+    return frame
 
 
 def _most_listed(frame: Any, key: str, value: str) -> dict[str, str]:
