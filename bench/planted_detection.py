@@ -18,8 +18,9 @@ predictions back before each customer's next basket (the demo's paced replay):
   ``--catalog`` (the world's products.csv, each product's category, what a retailer's catalog
   holds) adds the need-level signals to the level (``--drop-weight``, ``--new-weight``), with
   each category's typical interval fitted on the world (``lens data need-intervals``; not with
-  ``--no-need-intervals``); the results then also hold the same run without the catalog
-  (``anomaly_without_catalog``).
+  ``--no-need-intervals``) and, where the catalog has a DEPARTMENT column, the departments
+  started (not with ``--no-departments``); the results then also hold the same run without the
+  catalog (``anomaly_without_catalog``).
 - Algorithm 2 runs ``StockoutMonitor`` with the resupply plan; each prediction goes to the
   customer's most frequent store among their last 10 sessions (the worker keeps fewer sessions,
   but the rule is the same) and brings the customer's sessions up to it (the per-product
@@ -193,6 +194,9 @@ def main() -> None:
                         help="with --catalog: each customer's own intervals only (by default "
                         "the categories' typical intervals are fitted on the world, as `lens "
                         "data need-intervals` does)")
+    parser.add_argument("--no-departments", action="store_true",
+                        help="with --catalog: without the department term (by default the "
+                        "catalog's DEPARTMENT column, where it has one, groups its categories)")
     parser.add_argument("--drop-weight", type=float, default=AnomalyConfig().drop_weight)
     parser.add_argument("--new-weight", type=float, default=AnomalyConfig().new_weight)
     parser.add_argument("--stockout-days", type=int, default=7)
@@ -215,7 +219,8 @@ def main() -> None:
         categories=categories, drop_weight=args.drop_weight, new_weight=args.new_weight,
         need_intervals=None if categories is None or args.no_need_intervals
         else fit_need_intervals(funnels.values(), categories),
-        departments=None if args.catalog is None else read_departments(args.catalog),
+        departments=None if args.catalog is None or args.no_departments
+        else read_departments(args.catalog),
     )
     result = {
         "world": str(args.world), "model": args.model,
