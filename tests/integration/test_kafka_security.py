@@ -11,7 +11,6 @@ Every wait is a poll loop with a deadline; nothing asserts on speed.
 import dataclasses
 import os
 import subprocess
-import sys
 import time
 import uuid
 

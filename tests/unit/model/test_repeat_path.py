@@ -2,7 +2,6 @@
 learns to repeat faster than the generator alone."""
 
 import dataclasses
-import datetime as dt
 
 import numpy as np
 import pytest

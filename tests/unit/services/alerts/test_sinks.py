@@ -7,7 +7,7 @@ import pytest
 
 from lens.errors import ConfigError
 from services.alerts import (
-    Alert, ConsoleSink, DeliveryError, JsonlSink, WebhookSink, alert_from_record, parse_sink, sign,
+    ConsoleSink, DeliveryError, JsonlSink, WebhookSink, alert_from_record, parse_sink, sign,
     verify_signature,
 )
 from tests.unit.services.alerts.helpers import anomaly, stockout
