@@ -338,7 +338,7 @@ class FunnelService:
         )
         setup_prometheus_sensors(app, registry=self.registry, name_prefix="lens_funnel_faust")
         # the same sensor over the metrics just registered, cheaper per record (FaustMonitor)
-        app.monitor = FaustMonitor(metrics=app.monitor._metrics)
+        app.monitor = FaustMonitor(metrics=app.monitor._metrics, registry=self.registry)
 
         def raw_topic(*names: str) -> Any:
             return app.topic(*names, key_type=bytes, value_type=bytes,

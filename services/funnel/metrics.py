@@ -6,11 +6,19 @@ Records of ``pos.transactions`` reconcile::
         == records consumed from pos.transactions
 """
 
+from bisect import bisect_left
+from collections.abc import Iterator, Mapping
+from itertools import accumulate
 from typing import Any
 
-from faust.sensors.prometheus import PrometheusMonitor
+from faust.sensors.monitor import Monitor
+from faust.sensors.prometheus import MS_LATENCY_BUCKETS, FaustMetrics, PrometheusMonitor
 from prometheus_client import CollectorRegistry, Gauge, Histogram
 from prometheus_client import Counter as _PrometheusCounter
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, HistogramMetricFamily
+from prometheus_client.metrics_core import Metric
+from prometheus_client.registry import Collector
+from prometheus_client.utils import floatToGoString
 
 __all__ = ["FaustMonitor", "FunnelMetrics"]
 
@@ -32,74 +40,164 @@ class Counter(_PrometheusCounter):
 
 
 class FaustMonitor(PrometheusMonitor):
-    """Faust's Prometheus sensor, same metrics, with each labelled child looked up once: Faust
-    calls these methods for every record received, event, table write and record sent, and
-    prometheus_client's ``labels()`` (argument checks, a lock) cost more than the update. The
-    children of the topic metrics are forgotten when Faust removes them at a rebalance."""
+    """Faust's Prometheus sensor, same metric names, labels and values, counted in plain Python
+    numbers and turned into samples when /metrics is scraped (``FaustSamples``). Faust calls
+    these methods for every record received, event, table operation and record sent, and each
+    Prometheus update takes a lock and checks its arguments: at ~10 updates per record that was
+    a few percent of the worker's CPU (BENCHMARKS.md). Faust's own monitor already counts most
+    of it (``Monitor``'s fields); the rest are counted here. The per-topic counters start again
+    at a rebalance, as Faust's do (it removes their children), and so do the per-partition
+    gauges. The sensor's rare events (commits, rebalances, HTTP) stay Prometheus metrics."""
 
-    def __init__(self, *args: Any, **kwargs: Any) -> None:
-        super().__init__(*args, **kwargs)
-        self._labelled: dict[tuple, Any] = {}
-
-    def _child(self, metric: Any, *labels: Any) -> Any:
-        key = (id(metric), *labels)
-        child = self._labelled.get(key)
-        if child is None:
-            child = self._labelled[key] = metric.labels(*labels)
-        return child
+    def __init__(self, metrics: FaustMetrics, registry: CollectorRegistry, **kwargs: Any) -> None:
+        super().__init__(metrics=metrics, **kwargs)
+        self.events_by_label: dict[str, int] = {}
+        self._stream_labels: dict[Any, str] = {}
+        self.runtime_ms = LatencyBuckets()
+        self.send_ms = LatencyBuckets()
+        self.sends_completed = 0
+        # what the per-topic counts were at the last rebalance (they count on from there)
+        self.received_at_rebalance: dict[str, int] = {}
+        self.sent_at_rebalance: dict[str, int] = {}
+        samples = FaustSamples(self, metrics)
+        for metric in samples.replaced:
+            registry.unregister(metric)
+        registry.register(samples)
 
     def _clear_partition_related_metrics(self) -> None:
         super()._clear_partition_related_metrics()
-        self._labelled.clear()
+        self.received_at_rebalance = dict(self.messages_received_by_topic)
+        self.sent_at_rebalance = dict(self.messages_sent_by_topic)
 
-    def on_message_in(self, tp: Any, offset: int, message: Any) -> None:
-        self.messages_received_total += 1
-        self.messages_active += 1
-        self.messages_received_by_topic[tp.topic] += 1
-        self.tp_read_offsets[tp] = offset
-        message.time_in = self.time()
-        metrics = self._metrics
-        metrics.messages_received.inc()
-        metrics.active_messages.inc()
-        self._child(metrics.messages_received_per_topics, tp.topic).inc()
-        self._child(metrics.messages_received_per_topics_partition, tp.topic, tp.partition).set(
-            offset)
+    def stream_label(self, stream: Any) -> str:
+        label = self._stream_labels.get(stream)
+        if label is None:
+            label = f"stream.{self._stream_label(stream)}.events"
+            self._stream_labels[stream] = label
+        return label
+
+    # Faust's Monitor keeps the counts of these; Faust's Prometheus updates are left out.
+    on_message_in = Monitor.on_message_in
+    on_message_out = Monitor.on_message_out
+    on_table_get = Monitor.on_table_get
+    on_table_set = Monitor.on_table_set
+    on_table_del = Monitor.on_table_del
+    on_send_initiated = Monitor.on_send_initiated
+    track_tp_end_offset = Monitor.track_tp_end_offset
 
     def on_stream_event_in(self, tp: Any, offset: int, stream: Any, event: Any) -> Any:
-        state = super(PrometheusMonitor, self).on_stream_event_in(tp, offset, stream, event)
-        metrics = self._metrics
-        metrics.total_events.inc()
-        metrics.total_active_events.inc()
-        child = self._labelled.get(stream)  # the stream itself: its label takes a regex
-        if child is None:
-            child = self._labelled[stream] = metrics.total_events_per_stream.labels(
-                stream=f"stream.{self._stream_label(stream)}.events")
-        child.inc()
+        state = Monitor.on_stream_event_in(self, tp, offset, stream, event)
+        label = self.stream_label(stream)
+        self.events_by_label[label] = self.events_by_label.get(label, 0) + 1
         return state
 
-    def on_table_get(self, table: Any, key: Any) -> None:
-        self._table_or_create(table).keys_retrieved += 1
-        self._child(self._metrics.table_operations, f"table.{table.name}",
-                    self.KEYS_RETRIEVED).inc()
+    def on_stream_event_out(self, tp: Any, offset: int, stream: Any, event: Any,
+                            state: Any = None) -> None:
+        Monitor.on_stream_event_out(self, tp, offset, stream, event, state)
+        if state is not None:
+            self.runtime_ms.observe(self.secs_to_ms(self.events_runtime[-1]))
 
-    def on_table_set(self, table: Any, key: Any, value: Any) -> None:
-        self._table_or_create(table).keys_updated += 1
-        self._child(self._metrics.table_operations, f"table.{table.name}", self.KEYS_UPDATED).inc()
+    def on_send_completed(self, producer: Any, state: Any, metadata: Any) -> None:
+        Monitor.on_send_completed(self, producer, state, metadata)
+        self.sends_completed += 1
+        self.send_ms.observe(self.secs_to_ms(self.send_latency[-1]))
 
-    def on_table_del(self, table: Any, key: Any) -> None:
-        self._table_or_create(table).keys_deleted += 1
-        self._child(self._metrics.table_operations, f"table.{table.name}", self.KEYS_DELETED).inc()
 
-    def on_send_initiated(self, producer: Any, topic: str, message: Any, keysize: int,
-                          valsize: int) -> Any:
-        self._child(self._metrics.topic_messages_sent, f"topic.{topic}").inc()
-        self.messages_sent += 1
-        self.messages_sent_by_topic[topic] += 1
-        return self.time()
+class LatencyBuckets:
+    """A histogram of Faust's latencies (milliseconds, its buckets) in plain Python numbers."""
 
-    def track_tp_end_offset(self, tp: Any, offset: int) -> None:
-        self.tp_end_offsets[tp] = offset
-        self._child(self._metrics.topic_partition_end_offset, tp.topic, tp.partition).set(offset)
+    def __init__(self, bounds: tuple[float, ...] = MS_LATENCY_BUCKETS) -> None:
+        self.bounds = tuple(float(b) for b in bounds)
+        self.counts = [0] * (len(self.bounds) + 1)  # the last one: above every bound
+        self.sum = 0.0
+
+    def observe(self, value: float) -> None:
+        self.counts[bisect_left(self.bounds, value)] += 1  # Prometheus buckets are "<= bound"
+        self.sum += value
+
+    def family(self, name: str, documentation: str) -> HistogramMetricFamily:
+        cumulative = list(accumulate(self.counts))
+        buckets = [(floatToGoString(b), c) for b, c in zip(self.bounds, cumulative)]
+        return HistogramMetricFamily(name, documentation,
+                                     buckets=[*buckets, ("+Inf", cumulative[-1])],
+                                     sum_value=self.sum)
+
+
+class FaustSamples(Collector):
+    """The samples of ``FaustMonitor``'s counts, under the names of the Faust metrics they
+    replace (``replaced``, unregistered): read when /metrics is scraped, in the event loop that
+    counts them."""
+
+    def __init__(self, monitor: FaustMonitor, metrics: FaustMetrics) -> None:
+        self.monitor = monitor
+        self._metrics = metrics
+        self.replaced = (
+            metrics.messages_received, metrics.active_messages,
+            metrics.messages_received_per_topics, metrics.messages_received_per_topics_partition,
+            metrics.events_runtime_latency, metrics.total_events, metrics.total_active_events,
+            metrics.total_events_per_stream, metrics.table_operations,
+            metrics.topic_messages_sent, metrics.total_sent_messages,
+            metrics.producer_send_latency, metrics.topic_partition_end_offset,
+        )
+
+    def collect(self) -> Iterator[Metric]:
+        monitor, metrics = self.monitor, self._metrics
+
+        def family(kind: type, metric: Any, labels: tuple[str, ...] = (), value: Any = None):
+            (described,) = metric.describe()
+            return kind(described.name, described.documentation, labels=labels or None,
+                        value=value)
+
+        yield family(CounterMetricFamily, metrics.messages_received,
+                     value=monitor.messages_received_total)
+        yield family(GaugeMetricFamily, metrics.active_messages, value=monitor.messages_active)
+        per_topic = family(CounterMetricFamily, metrics.messages_received_per_topics, ("topic",))
+        for topic, count in _since(monitor.messages_received_by_topic,
+                                   monitor.received_at_rebalance):
+            per_topic.add_metric([topic], count)
+        yield per_topic
+        read = metrics.messages_received_per_topics_partition
+        yield _per_partition(family(GaugeMetricFamily, read, ("topic", "partition")),
+                             monitor.tp_read_offsets)
+        (runtime,) = metrics.events_runtime_latency.describe()
+        yield monitor.runtime_ms.family(runtime.name, runtime.documentation)
+        yield family(CounterMetricFamily, metrics.total_events, value=monitor.events_total)
+        yield family(GaugeMetricFamily, metrics.total_active_events, value=monitor.events_active)
+        per_stream = family(CounterMetricFamily, metrics.total_events_per_stream, ("stream",))
+        for label, count in monitor.events_by_label.items():
+            per_stream.add_metric([label], count)
+        yield per_stream
+        tables = family(CounterMetricFamily, metrics.table_operations, ("table", "operation"))
+        for name, state in monitor.tables.items():
+            for operation in (monitor.KEYS_RETRIEVED, monitor.KEYS_UPDATED, monitor.KEYS_DELETED):
+                count = getattr(state, operation)
+                if count:
+                    tables.add_metric([f"table.{name}", operation], count)
+        yield tables
+        sent = family(CounterMetricFamily, metrics.topic_messages_sent, ("topic",))
+        for topic, count in _since(monitor.messages_sent_by_topic, monitor.sent_at_rebalance):
+            sent.add_metric([f"topic.{topic}"], count)
+        yield sent
+        yield family(CounterMetricFamily, metrics.total_sent_messages,
+                     value=monitor.sends_completed)
+        (send,) = metrics.producer_send_latency.describe()
+        yield monitor.send_ms.family(send.name, send.documentation)
+        yield _per_partition(family(GaugeMetricFamily, metrics.topic_partition_end_offset,
+                                    ("topic", "partition")), monitor.tp_end_offsets)
+
+
+def _since(counts: Mapping[str, int], at_rebalance: Mapping[str, int]) -> Iterator[tuple]:
+    """Each topic's count since the last rebalance, for the topics counted since."""
+    for topic, count in counts.items():
+        since = count - at_rebalance.get(topic, 0)
+        if since:
+            yield topic, since
+
+
+def _per_partition(metric_family: Any, values: Mapping[Any, int]) -> Any:
+    for tp, value in values.items():
+        metric_family.add_metric([tp.topic, str(tp.partition)], value)
+    return metric_family
 
 
 class FunnelMetrics:

@@ -1,11 +1,12 @@
 """The worker's cuts of Faust's per-record overhead: one task per record delivered
 (``install_fast_delivery``), the started producer without a detour through the event loop
-(``_Topic``), the Prometheus sensor's cached children (``FaustMonitor``) and the worker's own
-counters' (``services.funnel.metrics.Counter``)."""
+(``_Topic``), the Prometheus sensor counted in plain numbers (``FaustMonitor``) and the
+worker's own counters' cached children (``services.funnel.metrics.Counter``)."""
 
 import asyncio
 
 import pytest
+from faust.sensors.prometheus import FaustMetrics, PrometheusMonitor
 from faust.types import TP
 from prometheus_client import CollectorRegistry, generate_latest
 
@@ -197,6 +198,80 @@ def test_the_monitor_counts_as_faust_and_forgets_children_at_a_rebalance(make_co
     assert value(registry, f"{prefix}_messages_received_per_topic_total",
                  topic="pos.transactions") == 1
     assert value(registry, f"{prefix}_topic_messages_sent_total", topic="topic.lens.sessions") == 1
+
+
+class _Stream:
+    """What the sensor reads of a Faust stream."""
+
+    def __init__(self, label: str) -> None:
+        self.shortlabel = f"Stream: {label}"
+        self.task_owner = self  # weakly referenced by Faust's monitor
+
+    def __str__(self) -> str:
+        return self.shortlabel
+
+
+class _Table:
+    def __init__(self, name: str) -> None:
+        self.name = name
+
+
+def _samples(registry) -> dict:
+    """Every sample but the ``_created`` timestamps: (name, labels) -> value."""
+    return {
+        (sample.name, tuple(sorted(sample.labels.items()))): sample.value
+        for family in registry.collect() for sample in family.samples
+        if not sample.name.endswith("_created")
+    }
+
+
+def test_the_monitor_exposes_what_fausts_prometheus_sensor_exposes():
+    """Faust's own sensor and the worker's, given the same calls on the same clock, give the
+    same /metrics samples, also after a rebalance."""
+    now = [0.0]
+    monitors = []
+    for cls in (PrometheusMonitor, FaustMonitor):
+        registry = CollectorRegistry()
+        metrics = FaustMetrics.create(registry, "lens_funnel_faust")
+        kwargs = {"registry": registry} if cls is FaustMonitor else {}
+        monitors.append((cls(metrics=metrics, time=lambda: now[0], **kwargs), registry))
+    funnel, stores = _Stream("funnel"), _Stream("stores")
+    states, parts = _Table("funnel-state"), _Table("store-stockout")
+
+    class Message:
+        time_in = None
+
+    def traffic(offsets: range) -> None:
+        for offset in offsets:
+            for monitor, _ in monitors:
+                tp = TP("pos.transactions" if offset % 3 else "lens-ticks", offset % 4)
+                message = Message()
+                now[0] = float(offset)
+                monitor.on_message_in(tp, offset, message)
+                stream = funnel if offset % 2 else stores
+                state = monitor.on_stream_event_in(tp, offset, stream, None)
+                now[0] += 0.004 * (offset % 7)  # 0 to 24 ms: several buckets
+                monitor.on_stream_event_out(tp, offset, stream, None, state)
+                monitor.on_message_out(tp, offset, message)
+                monitor.on_table_get(states, "k")
+                monitor.on_table_set(parts if offset % 5 else states, "k", b"v")
+                if offset % 6 == 0:
+                    monitor.on_table_del(states, "k")
+                sent = monitor.on_send_initiated(None, "lens.sessions", None, 1, 2)
+                now[0] += 0.3 * (offset % 3)  # up to 600 ms
+                monitor.on_send_completed(None, sent, None)
+                monitor.track_tp_end_offset(tp, offset + 10)
+
+    traffic(range(40))
+    (_, faust_registry), (_, our_registry) = monitors
+    assert _samples(our_registry) == _samples(faust_registry)
+    assert _samples(our_registry)[("lens_funnel_faust_messages_received_total", ())] == 40
+    for monitor, _ in monitors:
+        monitor._clear_partition_related_metrics()  # what a rebalance does
+    traffic(range(40, 47))
+    assert _samples(our_registry) == _samples(faust_registry)
+    assert _samples(our_registry)[("lens_funnel_faust_messages_received_per_topic_total",
+                                   (("topic", "pos.transactions"),))] == 5
 
 
 def test_the_workers_counters_look_each_child_up_once_and_count_as_prometheus():
