@@ -65,6 +65,17 @@ def customer_ids(n: int) -> list[str]:
     return [f"f{i}-{run}" for i in range(n)]
 
 
+def own_records_app(bootstrap: str) -> str:
+    """A fresh worker app id whose group starts at the current end of pos.transactions, so its
+    worker reads only this test's records. The other tests' baskets on the session's broker,
+    stamped about now, would put the partitions' watermarks two days past these replays, and a
+    sweep between a basket's lines would close it as idle: a session short of a line, the
+    line dead-lettered as late."""
+    app_id = f"lens-funnel-test-{uuid.uuid4().hex[:8]}"
+    commit_at_end(bootstrap, app_id, [POS_TRANSACTIONS])
+    return app_id
+
+
 class Replay(threading.Thread):
     """Publishes baskets round by round (every customer's basket j, then j + 1), paced at
     ``per_second`` baskets, like a POS fleet: a fault injected mid-replay hits a worker with
@@ -257,8 +268,8 @@ def test_kill_9_and_restart_loses_no_session_and_sends_no_alert_twice(kafka_boot
     alerts = AlertLedger(kafka_bootstrap, store, tmp_path / "alerts")
     flags = ("--model-server", f"127.0.0.1:{server.port}", "--inactivity-timeout", "86400",
              "--sweep-interval", "1", "--predict-retry", "1")
-    worker = Worker(kafka_bootstrap, tmp_path / "a", *flags)
-    app_id = worker.app_id
+    app_id = own_records_app(kafka_bootstrap)
+    worker = Worker(kafka_bootstrap, tmp_path / "a", *flags, app_id=app_id)
 
     def kill_at(sessions: int, state_dir: str) -> Worker:
         wait_for_sessions(ledger, sessions, worker)
@@ -343,7 +354,8 @@ def test_a_second_worker_joins_and_leaves_without_loss(kafka_bootstrap, tmp_path
     its lines."""
     replay = Replay(kafka_bootstrap, per_second=10, gates=(5,))
     ledger = SessionLedger(kafka_bootstrap, replay)
-    first = Worker(kafka_bootstrap, tmp_path / "one", *FLAGS)
+    first = Worker(kafka_bootstrap, tmp_path / "one", *FLAGS,
+                   app_id=own_records_app(kafka_bootstrap))
     second = None
 
     def processed() -> float:
@@ -424,14 +436,9 @@ def test_predictions_resume_after_a_model_server_outage(kafka_bootstrap, tmp_pat
     rest = Replay(kafka_bootstrap, first.customers, rounds=range(2, 4), per_second=50)
     ledger = SessionLedger(kafka_bootstrap, first, baskets=3)
     reader = Reader(kafka_bootstrap, PREDICTIONS.name)
-    # Only this test's records: the other tests' baskets, stamped about now, would put the
-    # partitions' watermarks two days past this replay's, and a sweep between a basket's two
-    # lines would close it as idle.
-    app_id = f"lens-outage-{uuid.uuid4().hex[:8]}"
-    commit_at_end(kafka_bootstrap, app_id, [POS_TRANSACTIONS])
     worker = Worker(kafka_bootstrap, tmp_path / "w", "--model-server", f"127.0.0.1:{server.port}",
                     "--inactivity-timeout", "86400", "--sweep-interval", "1",
-                    "--predict-retry", "1", app_id=app_id)
+                    "--predict-retry", "1", app_id=own_records_app(kafka_bootstrap))
 
     def predicted() -> dict[str, int]:
         """customer -> the latest session a prediction was made from."""
