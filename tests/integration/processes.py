@@ -235,6 +235,19 @@ def commit_at_end(bootstrap: str, group: str, topics: list) -> None:
         consumer.close()
 
 
+def own_records_app(bootstrap: str) -> str:
+    """A fresh worker app id whose group starts at the current end of pos.transactions
+    (``commit_at_end``), so that its worker reads only the records produced from now on. The
+    other tests' baskets on the session's broker, stamped about now, would put the partitions'
+    watermarks past a replay of older event times, and a sweep between a basket's lines would
+    close it as idle: a session short of a line, the line dead-lettered as late."""
+    from lens.topics import POS_TRANSACTIONS
+
+    app_id = f"lens-funnel-test-{uuid.uuid4().hex[:8]}"
+    commit_at_end(bootstrap, app_id, [POS_TRANSACTIONS])
+    return app_id
+
+
 def topic_size(bootstrap: str, topic: str, partitions: int) -> int:
     consumer = Consumer({"bootstrap.servers": bootstrap, "group.id": "test-sizer"})
     try:

@@ -35,6 +35,7 @@ from tests.integration.processes import (
     commit_at_end,
     lens_env,
     line,
+    own_records_app,
     wait_for,
 )
 
@@ -160,8 +161,7 @@ def test_drift_retrain_rollout_reject_and_canary_rollback(kafka_settings, tmp_pa
     server = ModelServer(None, free_port(), tmp_path / "serve.log", config_file=labels)
     server.start()
 
-    app_id = f"lens-drift-{uuid.uuid4().hex[:8]}"
-    commit_at_end(bootstrap, app_id, [POS_TRANSACTIONS])  # only this test's records
+    app_id = own_records_app(bootstrap)
     sink_group = f"history-{uuid.uuid4().hex[:8]}"
     commit_at_end(bootstrap, sink_group, [SESSIONS])
     worker = Worker(

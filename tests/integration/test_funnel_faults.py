@@ -45,6 +45,7 @@ from tests.integration.processes import (
     closed,
     commit_at_end,
     line,
+    own_records_app,
     save_stand_in_model,
     wait_for,
 )
@@ -63,17 +64,6 @@ def customer_ids(n: int) -> list[str]:
     """Fresh customers: the session-scoped broker keeps other tests' records."""
     run = uuid.uuid4().hex[:6]
     return [f"f{i}-{run}" for i in range(n)]
-
-
-def own_records_app(bootstrap: str) -> str:
-    """A fresh worker app id whose group starts at the current end of pos.transactions, so its
-    worker reads only this test's records. The other tests' baskets on the session's broker,
-    stamped about now, would put the partitions' watermarks two days past these replays, and a
-    sweep between a basket's lines would close it as idle: a session short of a line, the
-    line dead-lettered as late."""
-    app_id = f"lens-funnel-test-{uuid.uuid4().hex[:8]}"
-    commit_at_end(bootstrap, app_id, [POS_TRANSACTIONS])
-    return app_id
 
 
 class Replay(threading.Thread):
