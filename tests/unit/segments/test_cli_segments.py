@@ -1,4 +1,4 @@
-"""`lens segments products|customers` on the tiny trained run of tests/unit/segments."""
+"""`lens segments products|customers` on the tiny trained run of this folder's conftest."""
 
 import argparse
 import json
@@ -9,7 +9,6 @@ from lens.anomaly import ClusterModel
 from lens.cli.main import main
 from lens.cli.segments import CUSTOMER_K_RANGE_TEXT, PRODUCT_K_RANGE_TEXT, parse_k_range
 from lens.segments import PRODUCT_K_RANGE, SegmentMap
-from tests.unit.segments.conftest import run_dir, world  # noqa: F401  (fixtures)
 
 
 def test_k_ranges_include_their_end():
