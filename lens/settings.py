@@ -180,9 +180,9 @@ class LensSettings(BaseSettings):
         "beyond the customer's own pace in the level (Algorithm 1)."
     )
     anomaly_department_weight: float = Field(
-        0.2, ge=0, description="With a catalog that has a DEPARTMENT column: weight of the "
-        "departments the customer started lately (2+ of their categories, none before) in the "
-        "level (Algorithm 1)."
+        0.1, ge=0, description="With a catalog that has a DEPARTMENT column: weight of the "
+        "customer's purchases of the departments they started lately (2+ of their categories, "
+        "none before) in the level (Algorithm 1)."
     )
     anomaly_threshold: float = Field(
         3.5, gt=0, description="dB (robust z of the level within the cluster) above which a "

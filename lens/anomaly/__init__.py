@@ -8,7 +8,8 @@
   categories late, in units of the customer's own regularity), ``first_purchases`` (categories
   long gone without, first bought lately) and ``discovery_excess`` (a burst of first purchases
   beyond the customer's own pace), and with the catalog's departments (``read_departments``)
-  ``new_departments`` (departments started with several of their categories);
+  ``new_department_purchases`` (the purchases of the departments started with several of
+  their categories);
   ``fit_need_intervals`` gives the overdue needs each category's typical interval in the
   population (``read_need_intervals`` / ``write_need_intervals``).
 - ``robust_z`` (dB): robust z-score of a customer's level against the same cluster's.
@@ -36,7 +37,7 @@ from lens.anomaly.needs import (
     first_purchases,
     fit_need_intervals,
     need_sessions,
-    new_departments,
+    new_department_purchases,
     overdue_needs,
     purchase_days,
     read_catalog,
@@ -72,7 +73,7 @@ __all__ = [
     "median",
     "miss_rate",
     "need_sessions",
-    "new_departments",
+    "new_department_purchases",
     "novelty",
     "overdue_needs",
     "prediction_distance",

@@ -17,8 +17,8 @@ those) and cluster (``FunnelState.cluster``, assigned by ``ClusterModel.assign_o
    ``overdue_tolerance``), ``new_weight`` x the categories they long went without and first
    bought lately (beyond ``new_tolerance``) and ``discovery_weight`` x the first purchases of
    categories beyond their own pace (beyond ``discovery_tolerance``); with the catalog's
-   departments (``AnomalyConfig.departments``) plus ``department_weight`` x the departments
-   they started in the novelty window;
+   departments (``AnomalyConfig.departments``) plus ``department_weight`` x their purchases
+   (a category in a session) of the departments they started in the novelty window;
 3. dB = ``robust_z(level, window of the cluster)``: robust z-score against the last ``window``
    levels of the same cluster (the session's own level is scored first, then added);
 4. alert when the window holds at least ``min_history`` values and dB > ``threshold``.
@@ -47,7 +47,7 @@ from lens.anomaly.needs import (
     discovery_excess,
     first_purchases,
     need_sessions,
-    new_departments,
+    new_department_purchases,
     overdue_needs,
     purchase_days,
     read_catalog,
@@ -107,10 +107,10 @@ class AnomalyConfig:
     departments: the catalog's category -> department (``needs.read_departments``); None = no
         department term. Needs ``categories``.
     department_weight, department_min_categories: with ``departments``, the level adds
-        ``department_weight`` x ``needs.new_departments`` (departments started in the novelty
-        window with ``department_min_categories`` or more categories, for a customer seen
-        ``new_window_days``). Chosen on seeds 7-31 of the synthetic benchmark, measured on
-        held-out seeds 32-95 (BENCHMARKS.md).
+        ``department_weight`` x ``needs.new_department_purchases`` (the purchases of the
+        departments started in the novelty window with ``department_min_categories`` or more
+        categories, for a customer seen ``new_window_days``). Chosen on seeds 7-31 of the
+        synthetic benchmark, measured on held-out seeds 32-95 (BENCHMARKS.md).
     """
 
     threshold: float = 3.5
@@ -135,7 +135,7 @@ class AnomalyConfig:
     discovery_reference: int = 3
     need_intervals: Mapping[str, float] | None = field(default=None, repr=False)
     departments: Mapping[str, str] | None = field(default=None, repr=False)
-    department_weight: float = 0.2
+    department_weight: float = 0.1
     department_min_categories: int = 2
 
     def _check_need_intervals(self) -> None:
@@ -258,7 +258,7 @@ def sustained_level(
                             min_count=config.need_min_count)
     discovered = discovery_excess(needs, recent=config.discovery_recent,
                                   reference=config.discovery_reference)
-    started = 0 if config.departments is None else new_departments(
+    started = 0 if config.departments is None else new_department_purchases(
         needs, config.departments, purchases, window=window,
         min_categories=config.department_min_categories, seen_days=config.new_window_days,
     )

@@ -21,9 +21,10 @@ days, now = the newest session's):
     discovery = categories first bought in the last ``recent`` sessions minus ``recent`` x the
                 mean number first bought per session over the ``reference`` sessions before
     departments = with the catalog's departments (``departments``: category -> department):
-                the departments none of whose categories the customer bought before their last
-                ``window`` sessions and of which those sessions hold ``min_categories`` or more
-                categories, for a customer seen ``seen_days`` or more
+                the purchases (a category in a session) in the customer's last ``window``
+                sessions of the departments none of whose categories they bought before and of
+                which those sessions hold ``min_categories`` or more categories, for a customer
+                seen ``seen_days`` or more
 
 Why categories, not products: a need buys its favourite product only some of the time (brand
 loyalty), so a product-level repertoire sees a brand switch where a need goes on; the category
@@ -42,7 +43,9 @@ then that does not come back, and a young history discovers needs it always had 
 customer seen ``window_days`` before). ``discovery`` adds the burst of a department bought in
 one or two trips. ``departments`` sees the same start where the catalog says which categories go
 together (a new pet: food, litter, treats): a customer who explores buys one odd category of a
-department now and then, one who starts a need buys several of it within a few trips.
+department now and then, one who starts a need buys several of it within a few trips, and goes
+on buying them (hence the purchases counted, not the departments: a need started in the first
+of the window's trips and bought in each since weighs more than two categories tried once).
 
 Why a population's typical intervals: the needs a customer drops are often bought only once or
 twice before (a department bought every few weeks), too few for their own interval to say when
@@ -77,7 +80,7 @@ __all__ = [
     "fit_need_intervals",
     "need_sessions",
     "overdue_needs",
-    "new_departments",
+    "new_department_purchases",
     "purchase_days",
     "read_catalog",
     "read_departments",
@@ -350,7 +353,7 @@ def discovery_excess(
     return now - recent * before / reference
 
 
-def new_departments(
+def new_department_purchases(
     needs: Sequence[Collection[str]],
     departments: Mapping[str, str],
     purchases: PurchaseDays,
@@ -359,20 +362,21 @@ def new_departments(
     min_categories: int = 2,
     seen_days: float = 21.0,
 ) -> int:
-    """Departments the customer started in their last ``window`` sessions of ``needs``
-    (categories per session, oldest first): none of the department's categories (``departments``:
-    category -> department) bought in the sessions before, ``min_categories`` or more of them
-    bought in those ``window``. 0 for a customer seen less than ``seen_days`` (``purchases``: the
-    same sessions' days), whose whole history is still discovering."""
+    """How much the customer bought of the departments they started in their last ``window``
+    sessions of ``needs`` (categories per session, oldest first): the purchases (a category in a
+    session) of each department none of whose categories (``departments``: category ->
+    department) they bought in the sessions before and ``min_categories`` or more of whose
+    categories they bought in those ``window``. 0 for a customer seen less than ``seen_days``
+    (``purchases``: the same sessions' days), whose whole history is still discovering."""
     if purchases.now - purchases.start < seen_days:
         return 0
     split = max(0, len(needs) - window)
     department_of = departments.get
     before = {department_of(c) for categories in needs[:split] for c in categories}
-    started: dict[str, set[str]] = defaultdict(set)
+    started: dict[str, list[str]] = defaultdict(list)
     for categories in needs[split:]:
         for category in categories:
             department = department_of(category)
             if department is not None and department not in before:
-                started[department].add(category)
-    return sum(1 for found in started.values() if len(found) >= min_categories)
+                started[department].append(category)
+    return sum(len(bought) for bought in started.values() if len(set(bought)) >= min_categories)

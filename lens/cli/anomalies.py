@@ -47,9 +47,10 @@ sessions before it (the paper's Algorithm 1, the same dA and dB the funnel worke
           days before them, each the days gone without it over their usual interval
           (at most 2; fully when bought again, not when a one-off) (needs that
           started) + 0.3 x the burst of first purchases in the last 2 sessions above
-          1.5 beyond their own pace; with a DEPARTMENT column in the catalog, + 0.2 x
-          the departments started in the last 4 sessions (2+ of their categories,
-          none before, a customer seen 21 days); env LENS_ANOMALY_DROP_WEIGHT,
+          1.5 beyond their own pace; with a DEPARTMENT column in the catalog, + 0.1 x
+          the purchases (a category in a session) of the departments started in the
+          last 4 sessions (2+ of their categories, none before, a customer seen 21
+          days); env LENS_ANOMALY_DROP_WEIGHT,
           LENS_ANOMALY_NEW_WEIGHT, LENS_ANOMALY_DISCOVERY_WEIGHT,
           LENS_ANOMALY_DEPARTMENT_WEIGHT
   fk    = the customer's behaviour cluster: nearest centroid of its funnel embedding fE

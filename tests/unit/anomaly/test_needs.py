@@ -15,7 +15,7 @@ from lens.anomaly.needs import (
     first_purchases,
     fit_need_intervals,
     need_sessions,
-    new_departments,
+    new_department_purchases,
     overdue_needs,
     purchase_days,
     read_catalog,
@@ -282,35 +282,39 @@ def test_a_burst_of_first_purchases_beyond_the_customers_pace_is_a_discovery():
     assert discovery_excess(needs(young[:5])) is None  # too few sessions
 
 
-def test_a_department_started_with_several_of_its_categories_is_a_new_department():
+def test_the_purchases_of_a_department_started_with_several_of_its_categories_count():
     # milk and bread every 3 days from day 0 to 30, then a pet: food and litter
     routine = [("milk_a", "bread_a")] * 11
     days = every(3, 14)
     pet = routine + [("milk_a", "cat_a"), ("bread_a",), ("milk_a", "litter_a")]
-    assert new_departments(needs(pet), DEPARTMENTS, history(pet, days)) == 1
-    assert new_departments(needs(pet), DEPARTMENTS, history(pet, days), min_categories=3) == 0
+    assert new_department_purchases(needs(pet), DEPARTMENTS, history(pet, days)) == 2
+    assert new_department_purchases(needs(pet), DEPARTMENTS, history(pet, days),
+                                     min_categories=3) == 0
+    # a need that goes on counts each of its purchases: food in 3 trips, litter in 2
+    kept = routine + [("milk_a", "cat_a"), ("cat_a", "litter_a"), ("cat_a", "litter_a", "milk_a")]
+    assert new_department_purchases(needs(kept), DEPARTMENTS, history(kept, days)) == 5
     # the window holds the last 4 sessions: a pet started 5 sessions ago is no longer new
     later = pet + [("milk_a",)] * 2
-    assert new_departments(needs(later), DEPARTMENTS, history(later, every(3, 16))) == 0
+    assert new_department_purchases(needs(later), DEPARTMENTS, history(later, every(3, 16))) == 0
     # exploration: one odd category of a department, or a category of a department they buy
-    beer = routine + [("milk_a", "beer_a"), ("bread_a",), ("milk_a",)]
-    assert new_departments(needs(beer), DEPARTMENTS, history(beer, days)) == 0
+    beer = routine + [("milk_a", "beer_a"), ("bread_a", "beer_a"), ("milk_a",)]
+    assert new_department_purchases(needs(beer), DEPARTMENTS, history(beer, days)) == 0
     baby = [("milk_a", "diaper_a")] * 11 + [("food_a", "milk_a")] * 3
-    assert new_departments(needs(baby), DEPARTMENTS, history(baby, days)) == 0
+    assert new_department_purchases(needs(baby), DEPARTMENTS, history(baby, days)) == 0
     # a young history (seen for 12 days) still discovers what it always bought
     young = [d / 3 for d in days]
-    assert new_departments(needs(pet), DEPARTMENTS, history(pet, young)) == 0
+    assert new_department_purchases(needs(pet), DEPARTMENTS, history(pet, young)) == 0
     # categories the departments do not list count for none
-    assert new_departments(needs(pet), {"milk": "dairy"}, history(pet, days)) == 0
+    assert new_department_purchases(needs(pet), {"milk": "dairy"}, history(pet, days)) == 0
 
 
-def test_the_level_adds_the_weighted_new_departments_only_with_the_departments():
+def test_the_level_adds_the_weighted_new_department_purchases_only_with_the_departments():
     pet = [("milk_a", "bread_a")] * 11 + [("milk_a", "cat_a"), ("bread_a",), ("milk_a", "litter_a")]
     times = [DAY * d for d in every(3, 14)]
     catalog = AnomalyConfig(categories=CATALOG)
     departments = AnomalyConfig(categories=CATALOG, departments=DEPARTMENTS, department_weight=0.7)
     without = sustained_level([0.2], pet, catalog, times)
-    assert sustained_level([0.2], pet, departments, times) == pytest.approx(without + 0.7)
+    assert sustained_level([0.2], pet, departments, times) == pytest.approx(without + 0.7 * 2)
     with pytest.raises(ConfigError, match="categories"):
         AnomalyConfig(departments=DEPARTMENTS)
     for bad in ({"department_weight": -0.1}, {"department_min_categories": 0}):
