@@ -165,7 +165,9 @@ def value(registry, name, **labels):
     return registry.get_sample_value(name, labels) or 0.0
 
 
-def test_the_monitor_counts_as_faust_and_forgets_children_at_a_rebalance(make_config):
+def test_the_monitor_counts_as_faust_and_starts_its_topic_counts_again_at_a_rebalance(
+    make_config,
+):
     registry = CollectorRegistry()
     service = FunnelService(make_config(model_server=None), registry=registry)
     monitor = service.app.monitor
